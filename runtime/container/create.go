@@ -1,0 +1,403 @@
+package container
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/hako-project/hako/runtime/bundle"
+	"github.com/hako-project/hako/runtime/caps"
+	"github.com/hako-project/hako/runtime/cgroups"
+	"github.com/hako-project/hako/runtime/hooks"
+	"github.com/hako-project/hako/runtime/nsexec"
+	"github.com/hako-project/hako/runtime/process"
+	"github.com/hako-project/hako/runtime/rootfs"
+	"github.com/hako-project/hako/runtime/state"
+	"github.com/hako-project/hako/trace"
+)
+
+// CreateOptions are the flags of `create` (and `run`).
+type CreateOptions struct {
+	ID            string
+	Bundle        string
+	ConsoleSocket string // path of a unix socket to send the pty master to
+	PidFile       string
+	NoPivot       bool
+	NoNewKeyring  bool
+	// PreserveFDs is how many fds from 3 on pass to the container,
+	// including the ListenFDs socket-activation ones that come first.
+	PreserveFDs int
+	ListenFDs   int
+	// Stdio for the container's process; nil entries mean the runtime's own.
+	Stdio [3]*os.File
+	// Trace, if set, receives the init's spans.
+	Trace *os.File
+
+	// console, when set by run, replaces ConsoleSocket with a socket the
+	// runtime itself reads the pty master from.
+	console *os.File
+	// noFifo: run releases the init over the sync socket instead.
+	noFifo bool
+}
+
+// Create sets up a container and leaves its init waiting to be started.
+func (r *Runtime) Create(ctx context.Context, o CreateOptions) (*Container, error) {
+	c, proc, err := r.create(ctx, o)
+	if proc != nil {
+		proc.Close()
+	}
+	return c, err
+}
+
+// create does the work of Create and returns the init still connected, so
+// run can release it without an exec fifo.
+func (r *Runtime) create(ctx context.Context, o CreateOptions) (c *Container, proc *nsexec.Process, err error) {
+	ctx, span := trace.Start(ctx, "runtime.create", "id", o.ID)
+	defer func() { span.End(err) }()
+	if err := bundle.ValidateID(o.ID); err != nil {
+		return nil, nil, err
+	}
+	_, lspan := trace.Start(ctx, "runtime.bundle.load", "bundle", o.Bundle)
+	s, err := bundle.Load(o.Bundle)
+	lspan.End(err)
+	if err != nil {
+		return nil, nil, err
+	}
+	bundleDir, _ := filepath.Abs(o.Bundle)
+	if s.Process.Terminal && o.ConsoleSocket == "" && o.console == nil {
+		return nil, nil, errors.New("process.terminal is true: give --console-socket to receive the terminal (or use `run` in the foreground)")
+	}
+	if !s.Process.Terminal && o.ConsoleSocket != "" {
+		return nil, nil, errors.New("--console-socket given but process.terminal is false")
+	}
+	if o.ListenFDs > 0 {
+		// Socket activation: the container's init is the listener (pid 1 in its namespace).
+		s.Process.Env = append(s.Process.Env, "LISTEN_FDS="+strconv.Itoa(o.ListenFDs), "LISTEN_PID=1")
+	}
+	nsp, err := planNamespaces(s.Linux.Namespaces)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkOOMScoreAdj(s.Process.OOMScoreAdj); err != nil {
+		return nil, nil, err
+	}
+
+	d := state.Dir{Root: r.Root, ID: o.ID}
+	if err := d.Make(); err != nil {
+		return nil, nil, err
+	}
+	st := &state.State{
+		ID: o.ID, Bundle: bundleDir, Rootfs: s.Root.Path, Created: time.Now().UTC(),
+		Owner: ownerName(), Annotations: s.Annotations, Creating: true,
+	}
+	c = &Container{rt: r, dir: d, State: st}
+	var cg cgroups.Manager
+	// Everything below is undone if create fails.
+	defer func() {
+		if err == nil {
+			return
+		}
+		if proc != nil {
+			proc.Close()
+			_ = unix.Kill(proc.Pid, unix.SIGKILL)
+			proc = nil
+		}
+		if cg != nil {
+			_ = cg.Kill(unix.SIGKILL)
+			if derr := destroyCgroup(cg); derr != nil {
+				err = fmt.Errorf("%w (and cleaning up: %v)", err, derr)
+			}
+		}
+		if s.Hooks != nil && len(s.Hooks.Poststop) > 0 && hookFailure(err) {
+			_ = hooks.Run(ctx, "poststop", s.Hooks.Poststop, c.stoppedState())
+		}
+		_ = d.Remove()
+	}()
+	if err := d.SaveConfig(s); err != nil {
+		return c, nil, err
+	}
+
+	_, cspan := trace.Start(ctx, "runtime.cgroups.create", "path", s.Linux.CgroupsPath)
+	cg, err = cgroups.New(cgroups.Config{Path: s.Linux.CgroupsPath, ID: o.ID, Systemd: r.Systemd, Rootless: r.Rootless})
+	if err == nil {
+		err = cg.Create(withDefaultDevices(s.Linux.Resources))
+		if err != nil {
+			cg = nil // Create removed what it made
+		}
+	}
+	cspan.End(err)
+	if err != nil {
+		return c, nil, err
+	}
+	cgs := cg.State()
+	st.Cgroup = &cgs
+
+	prog, err := r.initProgram(s, nsp, o, cg, bundleDir)
+	if err != nil {
+		return c, nil, err
+	}
+	cfg := &nsexec.Config{Program: prog, Stdio: o.Stdio, Log: r.Log, LogJSON: r.LogJSON}
+	for i, f := range cfg.Stdio {
+		if f == nil {
+			cfg.Stdio[i] = []*os.File{os.Stdin, os.Stdout, os.Stderr}[i]
+		}
+	}
+	for i := 0; i < o.PreserveFDs; i++ {
+		cfg.Preserve = append(cfg.Preserve, os.NewFile(uintptr(3+i), "preserved-"+strconv.Itoa(3+i)))
+	}
+	if !o.noFifo {
+		fifo, err := makeFifo(d)
+		if err != nil {
+			return c, nil, err
+		}
+		defer fifo.Close()
+		cfg.Fifo = fifo
+	}
+	if s.Process.Terminal {
+		sock := o.console
+		if sock == nil {
+			sock, err = dialConsole(o.ConsoleSocket)
+			if err != nil {
+				return c, nil, err
+			}
+			defer sock.Close()
+		}
+		cfg.ConsoleSocket = sock
+	}
+	if sp := trace.FromContext(ctx); sp != nil && o.Trace != nil {
+		cfg.Trace, cfg.TraceID, cfg.ParentSpan = o.Trace, sp.TraceID(), sp.ID()
+	}
+	cfg.Started = func(pid int) error { return cg.Add(pid) }
+	if nsp.newUser {
+		cfg.Userns = func(pid int) error { return writeIDMaps(pid, s) }
+	}
+	cfg.Hooks = func(pid int) ([]byte, error) {
+		hs := specs.State{Version: specs.Version, ID: o.ID, Status: specs.StateCreating, Pid: pid, Bundle: bundleDir, Annotations: s.Annotations}
+		if s.Hooks != nil {
+			if err := hooks.Run(ctx, "prestart", s.Hooks.Prestart, hs); err != nil {
+				return nil, &hookError{err}
+			}
+			if err := hooks.Run(ctx, "createRuntime", s.Hooks.CreateRuntime, hs); err != nil {
+				return nil, &hookError{err}
+			}
+		}
+		return json.Marshal(hs)
+	}
+	self, err := nsexec.SealedSelf()
+	if err != nil {
+		return c, nil, err
+	}
+	defer self.Close()
+	_, ispan := trace.Start(ctx, "runtime.nsexec.start")
+	proc, err = nsexec.Start(cfg, self)
+	ispan.End(err)
+	if err != nil {
+		var ie *nsexec.InitError
+		if errors.As(err, &ie) && strings.Contains(ie.Msg, "hooks.") {
+			err = &hookError{err}
+		}
+		return c, nil, err
+	}
+	st.InitPid = proc.Pid
+	if st.InitStart, _, err = state.ProcStart(proc.Pid); err != nil {
+		return c, proc, fmt.Errorf("container init %d vanished: %w", proc.Pid, err)
+	}
+	st.Namespaces = map[specs.LinuxNamespaceType]string{}
+	for t := range nsp.has {
+		st.Namespaces[t] = fmt.Sprintf("/proc/%d/ns/%s", proc.Pid, procNames[t])
+	}
+	st.Creating = false
+	if err := d.Save(st); err != nil {
+		return c, proc, err
+	}
+	if o.PidFile != "" {
+		if err := writePidFile(o.PidFile, proc.Pid); err != nil {
+			return c, proc, err
+		}
+	}
+	return c, proc, nil
+}
+
+// initProgram composes the init's whole program, in the order runc uses.
+func (r *Runtime) initProgram(s *specs.Spec, nsp nsPlan, o CreateOptions, cg cgroups.Manager, bundleDir string) (*nsexec.Program, error) {
+	p := &nsexec.Program{}
+	if s.Process.OOMScoreAdj != nil {
+		p.Add(nsexec.OpWrite, nsexec.Step{Field: "process.oomScoreAdj"}, "/proc/self/oom_score_adj", strconv.Itoa(*s.Process.OOMScoreAdj), 0)
+	}
+	nsp.add(p, s)
+	if !o.NoNewKeyring {
+		p.Add(nsexec.OpKeyring, nsexec.Step{Field: "--no-new-keyring"}, "_ses."+o.ID)
+	}
+	if !s.Process.Terminal {
+		p.Add(nsexec.OpSetsid, nsexec.Step{})
+	}
+	err := rootfs.Prepare(p, s, rootfs.Options{
+		Bundle:   bundleDir,
+		InUserNS: nsp.has[specs.UserNamespace],
+		CgroupNS: nsp.has[specs.CgroupNamespace],
+		Cgroups:  cg.Mounts(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if h := s.Hooks; h != nil && len(h.Prestart)+len(h.CreateRuntime)+len(h.CreateContainer) > 0 {
+		p.Add(nsexec.OpHooksSync, nsexec.Step{Span: "runtime.hooks.create_runtime", Field: "hooks.createRuntime"})
+		for i, hk := range h.CreateContainer {
+			process.Hook(p, hk, fmt.Sprintf("hooks.createContainer[%d]", i), "runtime.hooks.create_container")
+		}
+	}
+	rootfs.Pivot(p, o.NoPivot)
+	if s.Process.Terminal {
+		var rows, cols uint
+		if cs := s.Process.ConsoleSize; cs != nil {
+			rows, cols = cs.Height, cs.Width
+		}
+		p.Add(nsexec.OpConsole, nsexec.Step{Span: "runtime.console.setup", Field: "process.terminal"}, rows, cols, true)
+	}
+	rootfs.Finalize(p, s)
+	if s.Hostname != "" {
+		p.Add(nsexec.OpHostname, nsexec.Step{Field: "hostname"}, s.Hostname)
+	}
+	if s.Domainname != "" {
+		p.Add(nsexec.OpDomainname, nsexec.Step{Field: "domainname"}, s.Domainname)
+	}
+	for k, v := range s.Linux.Sysctl {
+		p.Add(nsexec.OpWrite, nsexec.Step{Field: "linux.sysctl[" + strconv.Quote(k) + "]"}, "/proc/sys/"+strings.ReplaceAll(k, ".", "/"), v, 0)
+	}
+	rootfs.Protect(p, s)
+	if pers := s.Linux.Personality; pers != nil {
+		v := uint64(0x0000) // PER_LINUX
+		if pers.Domain == specs.PerLinux32 {
+			v = 0x0008 // PER_LINUX32
+		}
+		p.Add(nsexec.OpPersonality, nsexec.Step{Field: "linux.personality"}, v)
+	}
+	limits, err := caps.HostLimits(nsp.newUser)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := compileSeccomp(s)
+	if err != nil {
+		return nil, err
+	}
+	var startHooks []specs.Hook
+	if s.Hooks != nil {
+		startHooks = s.Hooks.StartContainer
+	}
+	err = process.Plan(p, s.Process, process.Options{
+		Rootfs:      s.Root.Path,
+		InUserNS:    nsp.has[specs.UserNamespace],
+		Caps:        limits,
+		Seccomp:     sc,
+		PreserveFDs: o.PreserveFDs,
+		StartHooks:  startHooks,
+	})
+	return p, err
+}
+
+// withDefaultDevices appends the device rules every container gets, after
+// the spec's own, as runc does: mknod of any node (access is what the rules
+// guard), and the default nodes in /dev.
+func withDefaultDevices(r *specs.LinuxResources) *specs.LinuxResources {
+	var res specs.LinuxResources
+	if r != nil {
+		res = *r
+	}
+	res.Devices = append(append([]specs.LinuxDeviceCgroup(nil), res.Devices...), cgroups.AllowedDevices()...)
+	return &res
+}
+
+// hookError marks a failure of a hook, after which the spec asks for the
+// poststop hooks to run as the container is deleted.
+type hookError struct{ error }
+
+func (e *hookError) Unwrap() error { return e.error }
+
+func hookFailure(err error) bool {
+	var he *hookError
+	return errors.As(err, &he)
+}
+
+func (c *Container) stoppedState() specs.State {
+	return specs.State{Version: specs.Version, ID: c.ID(), Status: specs.StateStopped, Bundle: c.State.Bundle, Annotations: c.State.Annotations}
+}
+
+// checkOOMScoreAdj refuses to lower oom_score_adj without CAP_SYS_RESOURCE:
+// the kernel would refuse it inside the init, and here the error can say why.
+func checkOOMScoreAdj(v *int) error {
+	if v == nil {
+		return nil
+	}
+	b, err := os.ReadFile("/proc/self/oom_score_adj")
+	if err != nil {
+		return nil
+	}
+	cur, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || *v >= cur || process.HasCap(unix.CAP_SYS_RESOURCE) {
+		return nil
+	}
+	return fmt.Errorf("process.oomScoreAdj: %d is below this runtime's own oom_score_adj (%d); lowering it needs CAP_SYS_RESOURCE, which this runtime lacks", *v, cur)
+}
+
+func makeFifo(d state.Dir) (*os.File, error) {
+	path := d.Path(state.FifoFile)
+	if err := unix.Mkfifo(path, 0o622); err != nil {
+		return nil, fmt.Errorf("create exec fifo: %w", err)
+	}
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open exec fifo: %w", err)
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// dialConsole connects to the caller's console socket. It uses raw sockets
+// rather than package net, whose start-up cost every runtime call would pay.
+func dialConsole(path string) (*os.File, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("--console-socket %s: %w", path, err)
+	}
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("--console-socket %s: %w", path, err)
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// writePidFile writes pid atomically, as containerd reads it right after create.
+func writePidFile(path string, pid int) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	return state.WriteFileAtomic(abs, []byte(strconv.Itoa(pid)), 0o644)
+}
+
+// destroyCgroup kills what is left in the cgroup (processes the container
+// started outside a PID namespace outlive its init) and removes it.
+func destroyCgroup(cg cgroups.Manager) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		pids, err := cg.Pids()
+		if err != nil || len(pids) == 0 {
+			break
+		}
+		_ = cg.Kill(unix.SIGKILL)
+		_ = cg.Thaw()
+		if time.Now().After(deadline) {
+			return fmt.Errorf("processes %v survived SIGKILL", pids)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return cg.Destroy()
+}

@@ -1,0 +1,79 @@
+package container
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hako-project/hako/runtime/hooks"
+	"github.com/hako-project/hako/trace"
+)
+
+// Delete removes every trace of a stopped container: its processes, cgroup
+// and state. A created container is deleted too (its init never ran the
+// user's program); a running one only with force.
+func (c *Container) Delete(ctx context.Context, force bool) (err error) {
+	ctx, span := trace.Start(ctx, "runtime.delete", "id", c.ID())
+	defer func() { span.End(err) }()
+	lock, err := c.dir.Lock()
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	st := c.Status()
+	switch st {
+	case Stopped:
+	case Created:
+		if err := c.killAll(); err != nil {
+			return err
+		}
+	case Creating:
+		if !force {
+			return fmt.Errorf("container %q is still being created; use --force to remove what there is", c.ID())
+		}
+	default:
+		if !force {
+			return fmt.Errorf("cannot delete container %q: it is %s (stop it first, or use --force)", c.ID(), st)
+		}
+		if err := c.killAll(); err != nil {
+			return err
+		}
+	}
+	if cg, err := c.cgroup(); err == nil && cg != nil {
+		_, cspan := trace.Start(ctx, "runtime.cgroups.destroy")
+		err = destroyCgroup(cg)
+		cspan.End(err)
+		if err != nil {
+			return fmt.Errorf("delete %q: %w", c.ID(), err)
+		}
+	}
+	if cfg, err := c.Config(); err == nil && cfg.Hooks != nil && len(cfg.Hooks.Poststop) > 0 {
+		if err := hooks.Run(ctx, "poststop", cfg.Hooks.Poststop, c.stoppedState()); err != nil {
+			slog.Warn("poststop hook failed", "id", c.ID(), "err", err)
+		}
+	}
+	return c.dir.Remove()
+}
+
+// killAll kills every process of the container and waits until the init is
+// gone (a frozen cgroup is thawed so the kill can land).
+func (c *Container) killAll() error {
+	if cg, err := c.cgroup(); err == nil && cg != nil {
+		_ = cg.Kill(unix.SIGKILL)
+		_ = cg.Thaw()
+	}
+	if c.State.Alive() {
+		_ = c.signalInit(unix.SIGKILL)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for c.State.Alive() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("container %q: init %d did not die after SIGKILL", c.ID(), c.State.InitPid)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return nil
+}

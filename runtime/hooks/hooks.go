@@ -1,0 +1,71 @@
+// Package hooks runs the OCI lifecycle hooks that execute in the runtime's
+// namespace (prestart, createRuntime, poststart, poststop), each with the
+// container state as JSON on its stdin and its own timeout, as the runtime
+// spec asks. createContainer and startContainer hooks run inside the
+// container and are carried out by the init (runtime/nsexec).
+package hooks
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/hako-project/hako/trace"
+)
+
+// Run runs hooks in order and stops at the first failure, whose error names
+// the hook by its spec field (kind is the field name, e.g. "createRuntime").
+func Run(ctx context.Context, kind string, hs []specs.Hook, st specs.State) error {
+	if len(hs) == 0 {
+		return nil
+	}
+	in, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	for i, h := range hs {
+		if err := run(ctx, fmt.Sprintf("hooks.%s[%d]", kind, i), h, in); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func run(ctx context.Context, field string, h specs.Hook, state []byte) (err error) {
+	_, span := trace.Start(ctx, "runtime.hooks.run", "hook", field, "path", h.Path)
+	defer func() { span.End(err) }()
+	if h.Timeout != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(*h.Timeout)*time.Second)
+		defer cancel()
+	}
+	cmd := exec.CommandContext(ctx, h.Path)
+	if len(h.Args) > 0 {
+		cmd.Args = h.Args
+	}
+	// A hook gets exactly the environment the spec gives it.
+	cmd.Env = append([]string{}, h.Env...)
+	cmd.Stdin = bytes.NewReader(state)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	cmd.WaitDelay = time.Second
+	err = cmd.Run()
+	if ctx.Err() == context.DeadlineExceeded {
+		return fmt.Errorf("%s (%s): did not finish within its timeout of %d s", field, h.Path, *h.Timeout)
+	}
+	if err != nil {
+		msg := strings.TrimSpace(out.String())
+		if msg != "" {
+			return fmt.Errorf("%s (%s): %w: %s", field, h.Path, err, msg)
+		}
+		return fmt.Errorf("%s (%s): %w", field, h.Path, err)
+	}
+	return nil
+}
