@@ -10,6 +10,8 @@ pkgs=(
 	libseccomp-dev                             # seccomp, linked statically
 	busybox-static                             # the rootfs of test and demo containers
 	runc crun                                  # peers: benchmarks, cross-tests, validation baselines
+	docker-registry skopeo umoci               # image tests: a registry on loopback, OCI layout cross-checks
+	docker.io                                  # image tests: `docker load` of our archives by a real dockerd
 	iptables socat hyperfine
 )
 

@@ -11,8 +11,8 @@ import (
 // Render writes spans as an indented tree, children under their parent in
 // start order, with each step's offset from the first span and its duration:
 //
-//	  +0.000ms   12.345ms  hako-runtime.run  id=demo
-//	  +0.120ms    0.410ms  ├─ runtime.spec.load  bundle=/tmp/b
+//	+0.000ms   12.345ms  hako-runtime.run  id=demo
+//	+0.120ms    0.410ms  ├─ runtime.spec.load  bundle=/tmp/b
 //
 // Spans whose parent is not among spans become roots, so a partial trace
 // (one process's spans) still renders.

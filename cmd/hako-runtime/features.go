@@ -10,6 +10,8 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go/features"
 
 	"github.com/hako-project/hako/runtime/caps"
+	"github.com/hako-project/hako/runtime/lsm/apparmor"
+	"github.com/hako-project/hako/runtime/lsm/selinux"
 )
 
 func init() {
@@ -44,8 +46,8 @@ func supported() *features.Features {
 			Capabilities: caps.All(),
 			Cgroup:       &features.Cgroup{V1: &t, V2: &t, Systemd: &f, SystemdUser: &f, Rdma: &t},
 			Seccomp:      seccompFeatures(),
-			Apparmor:     &features.Apparmor{Enabled: &t},
-			Selinux:      &features.Selinux{Enabled: &t},
+			Apparmor:     &features.Apparmor{Enabled: ptr(apparmor.Enabled())},
+			Selinux:      &features.Selinux{Enabled: ptr(selinux.Enabled())},
 			IntelRdt:     &features.IntelRdt{Enabled: &f},
 			MountExtensions: &features.MountExtensions{
 				IDMap: &features.IDMap{Enabled: &f},
@@ -56,6 +58,8 @@ func supported() *features.Features {
 		},
 	}
 }
+
+func ptr(b bool) *bool { return &b }
 
 // mountOptions are the options rootfs understands (runtime/rootfs).
 func mountOptions() []string {

@@ -18,4 +18,3 @@ func listenFDs() int {
 	}
 	return n
 }
-

@@ -1,12 +1,14 @@
 package main
 
-import "github.com/opencontainers/runtime-spec/specs-go/features"
+import (
+	"github.com/opencontainers/runtime-spec/specs-go/features"
 
-// seccompFeatures reports seccomp support (filled in from runtime/seccomp).
-func seccompFeatures() *features.Seccomp {
-	f := false
-	return &features.Seccomp{Enabled: &f}
-}
+	"github.com/hako-project/hako/runtime/seccomp"
+)
 
-// libseccompVersion is the linked libseccomp's version ("" without one).
-func libseccompVersion() string { return "" }
+// seccompFeatures reports the seccomp actions, operators, architectures and
+// flags this build and kernel support.
+func seccompFeatures() *features.Seccomp { return seccomp.Features() }
+
+// libseccompVersion is the linked libseccomp's version.
+func libseccompVersion() string { return seccomp.LibraryVersion() }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,6 +52,9 @@ func Parse(data []byte) (*specs.Spec, error) {
 		var se *json.SyntaxError
 		var te *json.UnmarshalTypeError
 		switch {
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			line, _ := lineCol(data, int64(len(data)))
+			return nil, fmt.Errorf("invalid JSON: the document ends early, at line %d (a missing } or ]?)", line)
 		case errors.As(err, &se):
 			line, col := lineCol(data, se.Offset)
 			return nil, fmt.Errorf("invalid JSON at line %d, column %d: %v", line, col, se)

@@ -93,6 +93,10 @@ type State struct {
 	Hierarchies []Hierarchy `json:"hierarchies"`
 	// Skipped are hierarchies a rootless container could not use.
 	Skipped []string `json:"skipped,omitempty"`
+	// Parents are ancestors of the cgroup that Create made (outermost
+	// first); Destroy removes those that are empty by then, so a
+	// cgroupsPath such as "a/b/c" leaves no "a/b" behind.
+	Parents []string `json:"parents,omitempty"`
 }
 
 // Mount describes a "cgroup" mount as the container must see it.
@@ -176,6 +180,8 @@ type manager struct {
 	unifiedCtrls []string
 	// created are the directories Create made, deepest last, for rollback.
 	created []string
+	// parents are the ancestors among created, kept for Destroy.
+	parents []string
 }
 
 // New reads the host layout and resolves the container's directories. It
@@ -272,16 +278,27 @@ func Load(s State) (Manager, error) {
 			return nil, fmt.Errorf("cgroup state: path %q is not below mountpoint %q", h.Path, h.Mountpoint)
 		}
 	}
+	for _, p := range s.Parents {
+		below := false
+		for _, h := range s.Hierarchies {
+			below = below || strings.HasPrefix(h.Path, p+"/") && strings.HasPrefix(p, h.Mountpoint+"/")
+		}
+		if !below {
+			return nil, fmt.Errorf("cgroup state: parent %q is not an ancestor of the container's cgroup", p)
+		}
+	}
 	return &manager{
 		mode: s.Mode, root: s.Root, rootless: s.Rootless,
-		hier: slices.Clone(s.Hierarchies), skipped: slices.Clone(s.Skipped), log: slog.Default(),
+		hier: slices.Clone(s.Hierarchies), skipped: slices.Clone(s.Skipped), parents: slices.Clone(s.Parents),
+		log: slog.Default(),
 	}, nil
 }
 
 func (m *manager) Mode() Mode { return m.mode }
 
 func (m *manager) State() State {
-	return State{Mode: m.mode, Root: m.root, Rootless: m.rootless, Hierarchies: slices.Clone(m.hier), Skipped: slices.Clone(m.skipped)}
+	return State{Mode: m.mode, Root: m.root, Rootless: m.rootless, Hierarchies: slices.Clone(m.hier), Skipped: slices.Clone(m.skipped),
+		Parents: slices.Clone(m.parents)}
 }
 
 // MarshalJSON lets a Manager be persisted directly.
@@ -382,6 +399,15 @@ func (m *manager) Create(r *specs.LinuxResources) error {
 			return err
 		}
 	}
+	leaves := map[string]bool{}
+	for _, h := range m.hier {
+		leaves[h.Path] = true
+	}
+	for _, d := range m.created {
+		if !leaves[d] {
+			m.parents = append(m.parents, d)
+		}
+	}
 	m.created = nil
 	return nil
 }
@@ -425,12 +451,22 @@ func mkdirAll(dir, stop string) ([]string, error) {
 	if dir == stop || filepath.Dir(dir) == dir {
 		return nil, fmt.Errorf("create cgroup %s: hierarchy root missing", dir)
 	}
-	made, err := mkdirAll(filepath.Dir(dir), stop)
-	if err != nil {
-		return made, err
-	}
-	if err := unix.Mkdir(dir, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
-		return made, fmt.Errorf("create cgroup %s: %w", dir, err)
+	var made []string
+	for attempt := 0; ; attempt++ {
+		m, err := mkdirAll(filepath.Dir(dir), stop)
+		made = append(made, m...)
+		if err != nil {
+			return made, err
+		}
+		err = unix.Mkdir(dir, 0o755)
+		if err == nil || errors.Is(err, unix.EEXIST) {
+			break
+		}
+		// Another container's Destroy may have removed the empty parent
+		// between our two mkdirs: make it again.
+		if !errors.Is(err, unix.ENOENT) || attempt == 3 {
+			return made, fmt.Errorf("create cgroup %s: %w", dir, err)
+		}
 	}
 	return append(made, dir), nil
 }
@@ -564,6 +600,13 @@ func (m *manager) Destroy() error {
 	for i := range m.hier {
 		if err := removeTree(m.hier[i].Path); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 {
+		// Innermost first; a parent another container still uses is not
+		// empty and stays.
+		for i := len(m.parents) - 1; i >= 0; i-- {
+			_ = unix.Rmdir(m.parents[i])
 		}
 	}
 	return errors.Join(errs...)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,6 +41,7 @@ func TestMain(m *testing.M) {
 				c[i] = 1
 			}
 			keep = append(keep, c)
+			runtime.KeepAlive(keep)
 		}
 	case "alloc":
 		b := make([]byte, 1)

@@ -18,6 +18,7 @@ import (
 	"github.com/hako-project/hako/runtime/caps"
 	"github.com/hako-project/hako/runtime/cgroups"
 	"github.com/hako-project/hako/runtime/hooks"
+	"github.com/hako-project/hako/runtime/lsm"
 	"github.com/hako-project/hako/runtime/nsexec"
 	"github.com/hako-project/hako/runtime/process"
 	"github.com/hako-project/hako/runtime/rootfs"
@@ -98,6 +99,7 @@ func (r *Runtime) create(ctx context.Context, o CreateOptions) (c *Container, pr
 	st := &state.State{
 		ID: o.ID, Bundle: bundleDir, Rootfs: s.Root.Path, Created: time.Now().UTC(),
 		Owner: ownerName(), Annotations: s.Annotations, Creating: true,
+		HostMounts: !nsp.has[specs.MountNamespace],
 	}
 	c = &Container{rt: r, dir: d, State: st}
 	var cg cgroups.Manager
@@ -116,6 +118,9 @@ func (r *Runtime) create(ctx context.Context, o CreateOptions) (c *Container, pr
 			if derr := destroyCgroup(cg); derr != nil {
 				err = fmt.Errorf("%w (and cleaning up: %v)", err, derr)
 			}
+		}
+		if st.HostMounts {
+			_ = rootfs.Unmount(s.Root.Path)
 		}
 		if s.Hooks != nil && len(s.Hooks.Poststop) > 0 && hookFailure(err) {
 			_ = hooks.Run(ctx, "poststop", s.Hooks.Poststop, c.stoppedState())
@@ -141,7 +146,11 @@ func (r *Runtime) create(ctx context.Context, o CreateOptions) (c *Container, pr
 	cgs := cg.State()
 	st.Cgroup = &cgs
 
-	prog, err := r.initProgram(s, nsp, o, cg, bundleDir)
+	sc, scProg, err := compileSeccomp(s)
+	if err != nil {
+		return c, nil, err
+	}
+	prog, err := r.initProgram(s, nsp, o, cg, bundleDir, sc)
 	if err != nil {
 		return c, nil, err
 	}
@@ -155,7 +164,8 @@ func (r *Runtime) create(ctx context.Context, o CreateOptions) (c *Container, pr
 		cfg.Preserve = append(cfg.Preserve, os.NewFile(uintptr(3+i), "preserved-"+strconv.Itoa(3+i)))
 	}
 	if !o.noFifo {
-		fifo, err := makeFifo(d)
+		uid, gid := hostRootIDs(s)
+		fifo, err := makeFifo(d, uid, gid)
 		if err != nil {
 			return c, nil, err
 		}
@@ -180,8 +190,11 @@ func (r *Runtime) create(ctx context.Context, o CreateOptions) (c *Container, pr
 	if nsp.newUser {
 		cfg.Userns = func(pid int) error { return writeIDMaps(pid, s) }
 	}
+	cfg.SeccompFD = listenerHandoff(scProg, func(pid int) specs.State {
+		return specs.State{Version: specs.Version, ID: o.ID, Status: specs.StateCreating, Pid: pid, Bundle: bundleDir, Annotations: s.Annotations}
+	})
 	cfg.Hooks = func(pid int) ([]byte, error) {
-		hs := specs.State{Version: specs.Version, ID: o.ID, Status: specs.StateCreating, Pid: pid, Bundle: bundleDir, Annotations: s.Annotations}
+		hs := specs.State{Version: specs.Version, ID: o.ID, Status: specs.StateCreated, Pid: pid, Bundle: bundleDir, Annotations: s.Annotations}
 		if s.Hooks != nil {
 			if err := hooks.Run(ctx, "prestart", s.Hooks.Prestart, hs); err != nil {
 				return nil, &hookError{err}
@@ -228,25 +241,37 @@ func (r *Runtime) create(ctx context.Context, o CreateOptions) (c *Container, pr
 }
 
 // initProgram composes the init's whole program, in the order runc uses.
-func (r *Runtime) initProgram(s *specs.Spec, nsp nsPlan, o CreateOptions, cg cgroups.Manager, bundleDir string) (*nsexec.Program, error) {
+func (r *Runtime) initProgram(s *specs.Spec, nsp nsPlan, o CreateOptions, cg cgroups.Manager, bundleDir string, sc *process.Seccomp) (*nsexec.Program, error) {
 	p := &nsexec.Program{}
 	if s.Process.OOMScoreAdj != nil {
 		p.Add(nsexec.OpWrite, nsexec.Step{Field: "process.oomScoreAdj"}, "/proc/self/oom_score_adj", strconv.Itoa(*s.Process.OOMScoreAdj), 0)
 	}
 	nsp.add(p, s)
+	lsmPlan, err := lsm.Prepare(s.Process, s.Linux)
+	if err != nil {
+		return nil, err
+	}
+	lsmW := lsmWrites(lsmPlan)
+	// An SELinux keyring label applies to keyrings created after it.
+	for len(lsmW) > 0 && strings.HasSuffix(lsmW[0].Path, "/keycreate") {
+		p.Add(nsexec.OpWrite, nsexec.Step{Field: lsmW[0].Field}, lsmW[0].Path, lsmW[0].Data, 0)
+		lsmW = lsmW[1:]
+	}
 	if !o.NoNewKeyring {
 		p.Add(nsexec.OpKeyring, nsexec.Step{Field: "--no-new-keyring"}, "_ses."+o.ID)
 	}
 	if !s.Process.Terminal {
 		p.Add(nsexec.OpSetsid, nsexec.Step{})
 	}
-	err := rootfs.Prepare(p, s, rootfs.Options{
-		Bundle:   bundleDir,
-		InUserNS: nsp.has[specs.UserNamespace],
-		CgroupNS: nsp.has[specs.CgroupNamespace],
-		Cgroups:  cg.Mounts(),
-	})
-	if err != nil {
+	ro := rootfs.Options{
+		Bundle:      bundleDir,
+		HostMountNS: !nsp.has[specs.MountNamespace],
+		MountLabel:  lsmPlan.MountLabel,
+		InUserNS:    nsp.has[specs.UserNamespace],
+		CgroupNS:    nsp.has[specs.CgroupNamespace],
+		Cgroups:     cg.Mounts(),
+	}
+	if err := rootfs.Prepare(p, s, ro); err != nil {
 		return nil, err
 	}
 	if h := s.Hooks; h != nil && len(h.Prestart)+len(h.CreateRuntime)+len(h.CreateContainer) > 0 {
@@ -255,7 +280,7 @@ func (r *Runtime) initProgram(s *specs.Spec, nsp nsPlan, o CreateOptions, cg cgr
 			process.Hook(p, hk, fmt.Sprintf("hooks.createContainer[%d]", i), "runtime.hooks.create_container")
 		}
 	}
-	rootfs.Pivot(p, o.NoPivot)
+	rootfs.Pivot(p, s, o.NoPivot, ro)
 	if s.Process.Terminal {
 		var rows, cols uint
 		if cs := s.Process.ConsoleSize; cs != nil {
@@ -285,10 +310,6 @@ func (r *Runtime) initProgram(s *specs.Spec, nsp nsPlan, o CreateOptions, cg cgr
 	if err != nil {
 		return nil, err
 	}
-	sc, err := compileSeccomp(s)
-	if err != nil {
-		return nil, err
-	}
 	var startHooks []specs.Hook
 	if s.Hooks != nil {
 		startHooks = s.Hooks.StartContainer
@@ -300,6 +321,7 @@ func (r *Runtime) initProgram(s *specs.Spec, nsp nsPlan, o CreateOptions, cg cgr
 		Seccomp:     sc,
 		PreserveFDs: o.PreserveFDs,
 		StartHooks:  startHooks,
+		LSM:         lsmW,
 	})
 	return p, err
 }
@@ -348,16 +370,41 @@ func checkOOMScoreAdj(v *int) error {
 	return fmt.Errorf("process.oomScoreAdj: %d is below this runtime's own oom_score_adj (%d); lowering it needs CAP_SYS_RESOURCE, which this runtime lacks", *v, cur)
 }
 
-func makeFifo(d state.Dir) (*os.File, error) {
+// makeFifo creates the exec fifo, owned by the container's root (which may
+// be an unprivileged host user behind a user namespace) so its init can open
+// it for writing.
+func makeFifo(d state.Dir, uid, gid int) (*os.File, error) {
 	path := d.Path(state.FifoFile)
 	if err := unix.Mkfifo(path, 0o622); err != nil {
 		return nil, fmt.Errorf("create exec fifo: %w", err)
+	}
+	if err := unix.Chmod(path, 0o622); err != nil { // the umask trimmed mkfifo's mode
+		return nil, fmt.Errorf("exec fifo: %w", err)
+	}
+	if err := unix.Chown(path, uid, gid); err != nil {
+		return nil, fmt.Errorf("exec fifo: %w", err)
 	}
 	fd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open exec fifo: %w", err)
 	}
 	return os.NewFile(uintptr(fd), path), nil
+}
+
+// hostRootIDs is the host uid and gid that the container's root maps to.
+func hostRootIDs(s *specs.Spec) (int, int) {
+	uid, gid := 0, 0
+	for _, m := range s.Linux.UIDMappings {
+		if m.ContainerID == 0 {
+			uid = int(m.HostID)
+		}
+	}
+	for _, m := range s.Linux.GIDMappings {
+		if m.ContainerID == 0 {
+			gid = int(m.HostID)
+		}
+	}
+	return uid, gid
 }
 
 // dialConsole connects to the caller's console socket. It uses raw sockets

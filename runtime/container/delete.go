@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hako-project/hako/runtime/hooks"
+	"github.com/hako-project/hako/runtime/rootfs"
 	"github.com/hako-project/hako/trace"
 )
 
@@ -50,8 +51,13 @@ func (c *Container) Delete(ctx context.Context, force bool) (err error) {
 			return fmt.Errorf("delete %q: %w", c.ID(), err)
 		}
 	}
+	if c.State.HostMounts && c.State.Rootfs != "" {
+		if err := rootfs.Unmount(c.State.Rootfs); err != nil {
+			return fmt.Errorf("delete %q: %w", c.ID(), err)
+		}
+	}
 	if cfg, err := c.Config(); err == nil && cfg.Hooks != nil && len(cfg.Hooks.Poststop) > 0 {
-		if err := hooks.Run(ctx, "poststop", cfg.Hooks.Poststop, c.stoppedState()); err != nil {
+		if err := hooks.RunAll(ctx, "poststop", cfg.Hooks.Poststop, c.stoppedState()); err != nil {
 			slog.Warn("poststop hook failed", "id", c.ID(), "err", err)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hako-project/hako/runtime/bundle"
 	"github.com/hako-project/hako/runtime/caps"
+	"github.com/hako-project/hako/runtime/lsm"
 	"github.com/hako-project/hako/runtime/nsexec"
 	"github.com/hako-project/hako/runtime/process"
 	"github.com/hako-project/hako/trace"
@@ -100,7 +101,12 @@ func (c *Container) Exec(ctx context.Context, o ExecOptions) (code int, err erro
 	if err != nil {
 		return -1, err
 	}
-	sc, err := compileSeccomp(cfg)
+	sc, scProg, err := compileSeccomp(cfg)
+	if err != nil {
+		return -1, err
+	}
+	// The exec'd process gets its own LSM labels, or the container's.
+	lsmPlan, err := lsm.Prepare(proc, cfg.Linux)
 	if err != nil {
 		return -1, err
 	}
@@ -110,6 +116,7 @@ func (c *Container) Exec(ctx context.Context, o ExecOptions) (code int, err erro
 		Caps:        limits,
 		Seccomp:     sc,
 		PreserveFDs: o.PreserveFDs,
+		LSM:         lsmWrites(lsmPlan),
 	})
 	if err != nil {
 		return -1, err
@@ -152,6 +159,7 @@ func (c *Container) Exec(ctx context.Context, o ExecOptions) (code int, err erro
 	if cg != nil {
 		ncfg.Started = func(pid int) error { return cg.Add(pid) }
 	}
+	ncfg.SeccompFD = listenerHandoff(scProg, func(int) specs.State { return c.OCIState() })
 	if !c.State.Alive() {
 		return -1, fmt.Errorf("cannot exec in container %q: its init has exited", c.ID())
 	}

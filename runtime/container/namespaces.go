@@ -66,9 +66,6 @@ func planNamespaces(nss []specs.LinuxNamespace) (nsPlan, error) {
 		}
 	}
 	pl.join = append(append(user, pl.join...), mnt...)
-	if !pl.has[specs.MountNamespace] {
-		return pl, fmt.Errorf("linux.namespaces: a mount namespace is required (the root filesystem is set up in it)")
-	}
 	return pl, nil
 }
 

@@ -1,17 +1,58 @@
 package container
 
 import (
-	"errors"
+	"fmt"
+	"os"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/hako-project/hako/runtime/lsm"
 	"github.com/hako-project/hako/runtime/process"
+	"github.com/hako-project/hako/runtime/seccomp"
 )
 
-// compileSeccomp turns linux.seccomp into a filter for the init.
-func compileSeccomp(s *specs.Spec) (*process.Seccomp, error) {
-	if s.Linux.Seccomp == nil {
-		return nil, nil
+// compileSeccomp turns linux.seccomp into the filter the init loads, and
+// returns the compiled program for the notify hand-off.
+func compileSeccomp(s *specs.Spec) (*process.Seccomp, *seccomp.Program, error) {
+	if s.Linux == nil || s.Linux.Seccomp == nil {
+		return nil, nil, nil
 	}
-	return nil, errors.New("linux.seccomp: not wired yet")
+	prog, err := seccomp.Compile(s.Linux.Seccomp)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &process.Seccomp{Flags: uint64(prog.Flags), Filter: prog.Bytes(), Notify: prog.Notify()}, prog, nil
+}
+
+// listenerHandoff passes the init's seccomp listener to the agent at
+// linux.seccomp.listenerPath, with the container state, as the spec asks.
+func listenerHandoff(prog *seccomp.Program, st func(pid int) specs.State) func(int, *os.File) error {
+	return func(pid int, fd *os.File) error {
+		if prog == nil {
+			return fmt.Errorf("linux.seccomp: a listener fd arrived without SCMP_ACT_NOTIFY")
+		}
+		return seccomp.SendListener(prog.ListenerPath, int(fd.Fd()), prog.ProcessState(pid, st(pid)))
+	}
+}
+
+// lsmWrites lists the writes to /proc/self/attr the init makes before its
+// execve for the AppArmor profile and SELinux labels.
+func lsmWrites(p *lsm.Plan) []process.Write {
+	if p == nil {
+		return nil
+	}
+	var out []process.Write
+	if a := p.AppArmor; a != nil {
+		for _, path := range a.Paths {
+			// The first of the paths the kernel offers is the one to use.
+			if _, err := os.Stat(path); err == nil {
+				out = append(out, process.Write{Field: "process.apparmorProfile", Path: path, Data: string(a.Data)})
+				break
+			}
+		}
+	}
+	for _, w := range p.SELinux {
+		out = append(out, process.Write{Field: "process.selinuxLabel", Path: w.Path, Data: string(w.Data)})
+	}
+	return out
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/hako-project/hako/runtime/hooks"
@@ -38,8 +39,11 @@ func (c *Container) Start(ctx context.Context) (err error) {
 	return nil
 }
 
-// openFifo reads the init's byte from the exec fifo, giving up if the init
-// dies first (an open for reading would otherwise wait forever).
+// openFifo reads the init's byte from the exec fifo, which releases the
+// init to exec the user's program. The fifo is opened without blocking and
+// polled together with the init's pidfd, so an init that dies first is an
+// error rather than a hang, and one that runs its program (and exits) at
+// once is not mistaken for one that died.
 func (c *Container) openFifo() error {
 	path := c.dir.Path(state.FifoFile)
 	pidfd, err := unix.PidfdOpen(c.State.InitPid, 0)
@@ -47,41 +51,30 @@ func (c *Container) openFifo() error {
 		return fmt.Errorf("container %q: init %d: %w", c.ID(), c.State.InitPid, err)
 	}
 	defer unix.Close(pidfd)
-	done := make(chan error, 1)
-	go func() {
-		f, err := os.OpenFile(path, os.O_RDONLY, 0)
-		if err != nil {
-			done <- fmt.Errorf("open exec fifo: %w", err)
-			return
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open exec fifo: %w", err)
+	}
+	defer unix.Close(fd)
+	var b [1]byte
+	for {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(pidfd), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, -1); err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return fmt.Errorf("wait for container %q to start: %w", c.ID(), err)
 		}
-		defer f.Close()
-		var b [1]byte
-		n, err := f.Read(b[:])
-		if n != 1 {
-			done <- fmt.Errorf("container %q: init exited before it could start: %v", c.ID(), err)
-			return
-		}
-		done <- nil
-	}()
-	exited := make(chan struct{})
-	go func() {
-		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
-		for {
-			if _, err := unix.Poll(fds, -1); err == nil || !errors.Is(err, unix.EINTR) {
-				close(exited)
-				return
+		if fds[0].Revents&(unix.POLLIN|unix.POLLHUP) != 0 || fds[1].Revents != 0 {
+			n, _ := unix.Read(fd, b[:])
+			if n == 1 {
+				return os.Remove(path)
+			}
+			if fds[1].Revents != 0 || fds[0].Revents&unix.POLLHUP != 0 {
+				return fmt.Errorf("container %q: init exited before it was started", c.ID())
 			}
 		}
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			return err
-		}
-	case <-exited:
-		return fmt.Errorf("container %q: init exited before it was started", c.ID())
 	}
-	return os.Remove(path)
 }
 
 // poststart runs the poststart hooks; the spec makes their failure a warning.
@@ -90,7 +83,10 @@ func (c *Container) poststart(ctx context.Context) {
 	if err != nil || cfg.Hooks == nil || len(cfg.Hooks.Poststart) == 0 {
 		return
 	}
-	if err := hooks.Run(ctx, "poststart", cfg.Hooks.Poststart, c.OCIState()); err != nil {
+	// The state as of the start, even if the program has already exited.
+	st := c.OCIState()
+	st.Status, st.Pid = specs.StateRunning, c.State.InitPid
+	if err := hooks.RunAll(ctx, "poststart", cfg.Hooks.Poststart, st); err != nil {
 		slog.Warn("poststart hook failed", "id", c.ID(), "err", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -35,6 +36,26 @@ func Run(ctx context.Context, kind string, hs []specs.Hook, st specs.State) erro
 		}
 	}
 	return nil
+}
+
+// RunAll runs every hook even when some fail, as the spec asks for
+// poststart and poststop hooks (a failure there is a warning), and returns
+// the failures joined.
+func RunAll(ctx context.Context, kind string, hs []specs.Hook, st specs.State) error {
+	if len(hs) == 0 {
+		return nil
+	}
+	in, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for i, h := range hs {
+		if err := run(ctx, fmt.Sprintf("hooks.%s[%d]", kind, i), h, in); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func run(ctx context.Context, field string, h specs.Hook, state []byte) (err error) {

@@ -628,7 +628,7 @@ static void op_rootfs(struct rd *r)
 		die("set propagation of / (linux.rootfsPropagation)");
 	if (*private_parent && mount("", private_parent, NULL, MS_PRIVATE, NULL) < 0)
 		die("make %s private", private_parent);
-	if (mount(rootfs, rootfs, "bind", MS_BIND | MS_REC, NULL) < 0)
+	if (rd_u64(r) && mount(rootfs, rootfs, "bind", MS_BIND | MS_REC, NULL) < 0)
 		die("bind mount rootfs %s on itself", rootfs);
 	st.rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (st.rootfd < 0)
@@ -808,11 +808,12 @@ static void op_pivot_root(void)
 	st.pivoted = 1;
 }
 
-static void op_chroot(void)
+static void op_chroot(struct rd *r)
 {
+	uint64_t move = rd_u64(r);
 	if (chdir(st.rootfs) < 0)
 		die("chdir to rootfs %s", st.rootfs);
-	if (mount(st.rootfs, "/", NULL, MS_MOVE, NULL) < 0)
+	if (move && mount(st.rootfs, "/", NULL, MS_MOVE, NULL) < 0)
 		die("move rootfs %s to /", st.rootfs);
 	if (chroot(".") < 0)
 		die("chroot to rootfs");
@@ -1240,6 +1241,12 @@ static void run_op(uint32_t code, struct rd *r)
 	case HAKO_OP_SETID_ROOT:
 		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
 			die("become root in the user namespace (is uid 0 mapped?)");
+		/*
+		 * Changing ids made us non-dumpable, which hands /proc/self to the
+		 * host's root, unmapped here: writes such as timens_offsets would
+		 * fail. Nobody else is in the new namespaces yet.
+		 */
+		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 		break;
 	case HAKO_OP_WRITE:
 		op_write(r);
@@ -1251,10 +1258,11 @@ static void run_op(uint32_t code, struct rd *r)
 		if (setsid() < 0 && errno != EPERM)
 			die("setsid");
 		break;
-	case HAKO_OP_MAKE_PRIVATE: {
+	case HAKO_OP_PROPAGATION: {
 		char *p = rd_str(r);
-		if (mount("", p, NULL, MS_PRIVATE, NULL) < 0)
-			die("make %s private", p);
+		unsigned long flags = rd_u64(r);
+		if (mount("", p, NULL, flags, NULL) < 0)
+			die("set propagation of %s", p);
 		break;
 	}
 	case HAKO_OP_ROOTFS:
@@ -1291,7 +1299,7 @@ static void run_op(uint32_t code, struct rd *r)
 		op_pivot_root();
 		break;
 	case HAKO_OP_CHROOT:
-		op_chroot();
+		op_chroot(r);
 		break;
 	case HAKO_OP_CONSOLE:
 		op_console(r);
@@ -1458,6 +1466,12 @@ __attribute__((constructor)) static void hako_nsexec(void)
 	if (!env || !*env)
 		return; /* an ordinary hako-runtime command: let Go start */
 	st.sync_fd = atoi(env);
+	/*
+	 * Not dumpable while we set up: a process already in a namespace we
+	 * join (exec, shared PID namespaces) cannot ptrace us or open our
+	 * /proc files. execve of the user's program resets it.
+	 */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	/* If the runtime dies while we set up, do not linger half-made. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	/* Device nodes and mount points get exactly the modes asked for. */

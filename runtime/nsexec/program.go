@@ -36,7 +36,7 @@ const (
 	OpWrite       Op = C.HAKO_OP_WRITE
 	OpFork        Op = C.HAKO_OP_FORK
 	OpSetsid      Op = C.HAKO_OP_SETSID
-	OpMakePrivate Op = C.HAKO_OP_MAKE_PRIVATE
+	OpPropagation Op = C.HAKO_OP_PROPAGATION
 	OpRootfs      Op = C.HAKO_OP_ROOTFS
 	OpMount       Op = C.HAKO_OP_MOUNT
 	OpMkdir       Op = C.HAKO_OP_MKDIR

@@ -47,8 +47,8 @@ enum hako_op {
 	HAKO_OP_WRITE,        /* path, data, u64 flags (1: skip if the file is missing) */
 	HAKO_OP_FORK,         /* u64 fork?: with 1, clone(CLONE_PARENT) and let the child go on; always reports the pid */
 	HAKO_OP_SETSID,
-	HAKO_OP_MAKE_PRIVATE, /* host path: make that mount private (pivot_root refuses shared parents) */
-	HAKO_OP_ROOTFS,       /* rootfs path, u64 root propagation flags: set propagation of /, bind rootfs on itself, open it */
+	HAKO_OP_PROPAGATION,  /* path, u64 flags: set the propagation of the mount at path */
+	HAKO_OP_ROOTFS,       /* rootfs path, u64 root propagation flags, private parent, u64 bind: set propagation of /, make the parent private, bind rootfs on itself, open it */
 	HAKO_OP_MOUNT,        /* source, destination (in rootfs), fstype, u64 flags, data, u64 propagation, u64 attr_set (recursive mount_setattr), u64 create (0 none, 1 dir, 2 file), u64 resolve flags, u64 remount flags (0: none), u64 source in rootfs (1) */
 	HAKO_OP_MKDIR,        /* path (in rootfs), u64 mode */
 	HAKO_OP_MKNOD,        /* path (in rootfs), u64 mode incl. type, u64 dev, u64 uid, u64 gid */
@@ -57,7 +57,7 @@ enum hako_op {
 	HAKO_OP_HOOKS_SYNC,   /* send HAKO_MSG_HOOKS, wait for ACK (payload: state JSON) */
 	HAKO_OP_HOOK,         /* path, args list, env list, u64 timeout seconds (0: none) */
 	HAKO_OP_PIVOT_ROOT,   /* make the rootfs the root with pivot_root(2) */
-	HAKO_OP_CHROOT,       /* --no-pivot: move the rootfs onto / and chroot */
+	HAKO_OP_CHROOT,       /* u64 move: (--no-pivot) move the rootfs onto / first; then chroot */
 	HAKO_OP_CONSOLE,      /* u64 rows, u64 cols, u64 bind /dev/console: pty, master to the console socket, controlling terminal */
 	HAKO_OP_REMOUNT_RO,   /* path (absolute, after pivot): read-only bind of itself, keeping its other flags */
 	HAKO_OP_MASK,         /* path (absolute, after pivot): hide it (ro tmpfs on dirs, /dev/null on files) */

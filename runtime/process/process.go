@@ -42,6 +42,17 @@ type Options struct {
 	PreserveFDs int
 	// StartHooks run after the start signal, before execve (init only).
 	StartHooks []specs.Hook
+	// LSM are the AppArmor and SELinux writes to /proc/self/attr that take
+	// effect at the execve.
+	LSM []Write
+}
+
+// Write is a write the init makes to a file of its own /proc, such as
+// /proc/self/attr/exec.
+type Write struct {
+	Field string
+	Path  string
+	Data  string
 }
 
 // Plan appends the operations that turn the current process into proc. The
@@ -102,6 +113,9 @@ func Plan(p *nsexec.Program, proc *specs.Process, o Options) error {
 		pol, _ := bundle.SchedPolicy(sc.Policy)
 		p.Add(nsexec.OpSched, nsexec.Step{Field: "process.scheduler"}, pol, int64(sc.Nice), sc.Priority,
 			bundle.SchedFlags(sc.Flags), sc.Runtime, sc.Deadline, sc.Period)
+	}
+	for _, w := range o.LSM {
+		p.Add(nsexec.OpWrite, nsexec.Step{Span: "runtime.process.lsm", Field: w.Field}, w.Path, w.Data, 0)
 	}
 	p.Add(nsexec.OpCloseFDs, nsexec.Step{Field: "--preserve-fds"}, 3+o.PreserveFDs)
 	env := Env(proc, o.Rootfs)

@@ -6,6 +6,7 @@
 package rootfs
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/hako-project/hako/runtime/bundle"
 	"github.com/hako-project/hako/runtime/cgroups"
+	"github.com/hako-project/hako/runtime/lsm/selinux"
 	"github.com/hako-project/hako/runtime/nsexec"
 )
 
@@ -31,6 +33,13 @@ type Options struct {
 	CgroupNS bool
 	// Cgroups describes what a "cgroup" mount must show.
 	Cgroups []cgroups.Mount
+	// MountLabel is the SELinux context for the mounts that take one.
+	MountLabel string
+	// HostMountNS: the container shares the runtime's mount namespace (no
+	// mount namespace in the spec). Its mounts then land in the host's
+	// namespace: / keeps its propagation, the root is entered with a plain
+	// chroot, and delete unmounts everything under the rootfs (Unmount).
+	HostMountNS bool
 }
 
 // Prepare appends the operations that bind the rootfs and mount everything
@@ -41,8 +50,15 @@ func Prepare(p *nsexec.Program, s *specs.Spec, o Options) error {
 	if s.Linux.RootfsPropagation != "" {
 		prop, _ = bundle.Propagation(s.Linux.RootfsPropagation)
 	}
+	if prop&unix.MS_UNBINDABLE != 0 {
+		// An unbindable / could not be bound as the rootfs; Pivot makes
+		// the new root unbindable instead.
+		prop = unix.MS_SLAVE | unix.MS_REC
+	}
 	private := ""
-	if prop&unix.MS_SHARED != 0 {
+	if o.HostMountNS {
+		prop = 0
+	} else if prop&unix.MS_SHARED != 0 {
 		// pivot_root refuses a new root whose parent mount is shared.
 		mp, err := mountPointOf(filepath.Dir(s.Root.Path))
 		if err != nil {
@@ -51,7 +67,7 @@ func Prepare(p *nsexec.Program, s *specs.Spec, o Options) error {
 		private = mp
 	}
 	p.Add(nsexec.OpRootfs, nsexec.Step{Span: "runtime.rootfs.bind", Field: "root.path", Attrs: map[string]string{"rootfs": s.Root.Path}},
-		s.Root.Path, uint64(prop), private)
+		s.Root.Path, uint64(prop), private, true)
 
 	p.Begin("runtime.rootfs.mounts", map[string]string{"count": fmt.Sprint(len(s.Mounts))})
 	devBound := false
@@ -67,6 +83,9 @@ func Prepare(p *nsexec.Program, s *specs.Spec, o Options) error {
 		if err != nil {
 			return err
 		}
+		if o.MountLabel != "" && selinux.Labelable(mo.fstype, mo.bind) {
+			mo.data = selinux.AddMountOption(mo.data, o.MountLabel)
+		}
 		if filepath.Clean(m.Destination) == "/dev" && mo.bind {
 			devBound = true
 		}
@@ -81,13 +100,23 @@ func Prepare(p *nsexec.Program, s *specs.Spec, o Options) error {
 
 // Pivot appends the change of root: pivot_root(2), or with noPivot (for
 // roots on ramfs, where pivot_root is impossible) a move of the rootfs onto
-// / and chroot.
-func Pivot(p *nsexec.Program, noPivot bool) {
-	if noPivot {
-		p.Add(nsexec.OpChroot, nsexec.Step{Span: "runtime.rootfs.chroot", Field: "--no-pivot"})
+// / and chroot. linux.rootfsPropagation then applies to the new root too,
+// so that "shared" makes mounts under / visible to its other binds.
+func Pivot(p *nsexec.Program, s *specs.Spec, noPivot bool, o Options) {
+	switch {
+	case o.HostMountNS:
+		// pivot_root or a move would change the host's own root.
+		p.Add(nsexec.OpChroot, nsexec.Step{Span: "runtime.rootfs.chroot", Field: "linux.namespaces (no mount namespace)"}, false)
 		return
+	case noPivot:
+		p.Add(nsexec.OpChroot, nsexec.Step{Span: "runtime.rootfs.chroot", Field: "--no-pivot"}, true)
+	default:
+		p.Add(nsexec.OpPivotRoot, nsexec.Step{Span: "runtime.rootfs.pivot_root", Field: "root.path"})
 	}
-	p.Add(nsexec.OpPivotRoot, nsexec.Step{Span: "runtime.rootfs.pivot_root", Field: "root.path"})
+	if s.Linux.RootfsPropagation != "" {
+		prop, _ := bundle.Propagation(s.Linux.RootfsPropagation)
+		p.Add(nsexec.OpPropagation, nsexec.Step{Field: "linux.rootfsPropagation"}, "/", uint64(prop))
+	}
 }
 
 // Finalize appends the remount of a read-only root, in the final root.
@@ -114,6 +143,34 @@ func Protect(p *nsexec.Program, s *specs.Spec) {
 		}
 		p.End()
 	}
+}
+
+// Unmount lazily unmounts every mount at or below rootfs in the calling
+// process's mount namespace, deepest first: what a container without its
+// own mount namespace left in the host's.
+func Unmount(rootfs string) error {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	var mps []string
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		mp := unescape(f[4])
+		if mp == rootfs || strings.HasPrefix(mp, rootfs+"/") {
+			mps = append(mps, mp)
+		}
+	}
+	var errs []error
+	for i := len(mps) - 1; i >= 0; i-- {
+		if err := unix.Unmount(mps[i], unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", mps[i], err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // mountPointOf finds the mount point that contains path.

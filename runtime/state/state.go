@@ -54,6 +54,9 @@ type State struct {
 	// Namespaces maps each namespace type to a path exec can join.
 	Namespaces map[specs.LinuxNamespaceType]string `json:"namespaces,omitempty"`
 	Cgroup     *cgroups.State                      `json:"cgroup,omitempty"`
+	// HostMounts: the container has no mount namespace of its own, so its
+	// mounts are in the runtime's and delete must unmount them.
+	HostMounts bool `json:"host_mounts,omitempty"`
 	// Creating is true until create has finished.
 	Creating bool `json:"creating,omitempty"`
 }

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+)
+
+// Allowed is one known-failures.txt entry: a program that may fail without
+// failing the run, and why.
+type Allowed struct {
+	Name   string
+	Reason string
+	Line   int
+}
+
+// Kind is the reason's leading word before the colon ("host", "suite"...).
+// Entries whose kind is "host" are limits of this machine, not of the
+// runtime, and the report lists them apart.
+func (a Allowed) Kind() string {
+	k, _, ok := strings.Cut(a.Reason, ":")
+	if !ok {
+		return ""
+	}
+	return strings.ToLower(strings.TrimSpace(k))
+}
+
+// HostLimit reports whether the failure is caused by the host.
+func (a Allowed) HostLimit() bool { return a.Kind() == "host" }
+
+var programNameRe = regexp.MustCompile(`^[a-z0-9_]+$`)
+
+// ParseAllowList reads known-failures.txt: one program name per line
+// followed by "# kind: reason". Blank lines and lines starting with "#" are
+// comments. An entry without a reason is an error, so that nobody can
+// silence a failure without saying why.
+func ParseAllowList(r io.Reader) (map[string]Allowed, error) {
+	out := map[string]Allowed{}
+	sc := bufio.NewScanner(r)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, reason, found := strings.Cut(line, "#")
+		name, reason = strings.TrimSpace(name), strings.TrimSpace(reason)
+		if !programNameRe.MatchString(name) {
+			return nil, fmt.Errorf("line %d: %q is not a validation program name", n, name)
+		}
+		if !found || reason == "" {
+			return nil, fmt.Errorf("line %d: %s has no \"# reason\"", n, name)
+		}
+		if prev, dup := out[name]; dup {
+			return nil, fmt.Errorf("line %d: %s is already listed on line %d", n, name, prev.Line)
+		}
+		out[name] = Allowed{Name: name, Reason: reason, Line: n}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read allow-list: %w", err)
+	}
+	return out, nil
+}
