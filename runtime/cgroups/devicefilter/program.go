@@ -17,13 +17,13 @@ type Insn struct {
 // Opcodes used by the generated program (see linux/bpf.h and
 // linux/bpf_common.h). Only this small subset is ever emitted.
 const (
-	opLdxMemW   = 0x01 | 0x60 // BPF_LDX|BPF_MEM|BPF_W
-	opAnd64Imm  = 0x07 | 0x50 // BPF_ALU64|BPF_AND|BPF_K
-	opRsh64Imm  = 0x07 | 0x70 // BPF_ALU64|BPF_RSH|BPF_K
-	opMov64Imm  = 0x07 | 0xb0 // BPF_ALU64|BPF_MOV|BPF_K
+	opLdxMemW   = 0x01 | 0x60        // BPF_LDX|BPF_MEM|BPF_W
+	opAnd64Imm  = 0x07 | 0x50        // BPF_ALU64|BPF_AND|BPF_K
+	opRsh64Imm  = 0x07 | 0x70        // BPF_ALU64|BPF_RSH|BPF_K
+	opMov64Imm  = 0x07 | 0xb0        // BPF_ALU64|BPF_MOV|BPF_K
 	opMov64Reg  = 0x07 | 0xb0 | 0x08 // BPF_ALU64|BPF_MOV|BPF_X
-	opJeqImm    = 0x05 | 0x10 // BPF_JMP|BPF_JEQ|BPF_K
-	opJneImm    = 0x05 | 0x50 // BPF_JMP|BPF_JNE|BPF_K
+	opJeqImm    = 0x05 | 0x10        // BPF_JMP|BPF_JEQ|BPF_K
+	opJneImm    = 0x05 | 0x50        // BPF_JMP|BPF_JNE|BPF_K
 	opExit      = 0x05 | 0x90        // BPF_JMP|BPF_EXIT
 	regCtx      = 1
 	regRaw      = 2 // access_type as loaded
