@@ -8,7 +8,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 TAGS     := netgo osusergo
 LDFLAGS  := -s -w -X main.version=$(VERSION) -extldflags -static
 BINARIES := hako-runtime
-STATICCHECK ?= 2026.2.2
+STATICCHECK ?= v0.8.2
 
 .PHONY: all build deps demo test unit gotest validation bench-runtime lint help clean
 
