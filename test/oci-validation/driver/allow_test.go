@@ -70,8 +70,8 @@ func TestShippedAllowListIsValid(t *testing.T) {
 		if !set[name] {
 			t.Errorf("line %d: %s is not a runtime-tools validation program", a.Line, name)
 		}
-		if k := a.Kind(); k != "host" && k != "suite" {
-			t.Errorf("line %d: %s: reason must start with \"host:\" or \"suite:\", got %q", a.Line, name, a.Reason)
+		if k := a.Kind(); k != "host" && k != "suite" && k != "compat" {
+			t.Errorf("line %d: %s: reason must start with \"host:\", \"suite:\" or \"compat:\", got %q", a.Line, name, a.Reason)
 		}
 	}
 }
