@@ -8,7 +8,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/hako-project/hako/image/errdefs"
+	"github.com/hako-project/hako/errdefs"
 	"github.com/hako-project/hako/image/layer"
 	"github.com/hako-project/hako/image/progress"
 	"github.com/hako-project/hako/image/reference"

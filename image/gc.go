@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/hako-project/hako/errdefs"
 	"github.com/hako-project/hako/image/content"
-	"github.com/hako-project/hako/image/errdefs"
 	"github.com/hako-project/hako/image/metadata"
 	"github.com/hako-project/hako/snapshot"
 	"github.com/opencontainers/go-digest"

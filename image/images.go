@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hako-project/hako/image/errdefs"
+	"github.com/hako-project/hako/errdefs"
 	"github.com/hako-project/hako/image/layer"
 	"github.com/hako-project/hako/image/metadata"
 	"github.com/hako-project/hako/image/reference"

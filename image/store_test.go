@@ -14,8 +14,8 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/hako-project/hako/errdefs"
 	"github.com/hako-project/hako/image"
-	"github.com/hako-project/hako/image/errdefs"
 	"github.com/hako-project/hako/image/layer"
 	"github.com/hako-project/hako/snapshot"
 	"github.com/hako-project/hako/test/imagetest"

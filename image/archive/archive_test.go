@@ -13,9 +13,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hako-project/hako/errdefs"
 	"github.com/hako-project/hako/image"
 	"github.com/hako-project/hako/image/archive"
-	"github.com/hako-project/hako/image/errdefs"
 	"github.com/hako-project/hako/test/imagetest"
 )
 

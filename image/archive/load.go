@@ -14,8 +14,8 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/hako-project/hako/errdefs"
 	"github.com/hako-project/hako/image"
-	"github.com/hako-project/hako/image/errdefs"
 	"github.com/hako-project/hako/image/layer"
 	"github.com/hako-project/hako/image/progress"
 	"github.com/hako-project/hako/image/reference"

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/hako-project/hako/image/errdefs"
+	"github.com/hako-project/hako/errdefs"
 	"github.com/opencontainers/go-digest"
 )
 

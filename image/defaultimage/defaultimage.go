@@ -18,8 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hako-project/hako/errdefs"
 	"github.com/hako-project/hako/image"
-	"github.com/hako-project/hako/image/errdefs"
 )
 
 const (

@@ -23,7 +23,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hako-project/hako/image/errdefs"
+	"github.com/hako-project/hako/errdefs"
 	"golang.org/x/sys/unix"
 )
 

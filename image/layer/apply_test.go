@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hako-project/hako/image/errdefs"
+	"github.com/hako-project/hako/errdefs"
 	"github.com/hako-project/hako/image/layer"
 	"github.com/hako-project/hako/test/imagetest"
 	"golang.org/x/sys/unix"

@@ -10,7 +10,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/hako-project/hako/image/errdefs"
+	"github.com/hako-project/hako/errdefs"
 	"github.com/opencontainers/go-digest"
 )
 

@@ -25,7 +25,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hako-project/hako/image/errdefs"
+	"github.com/hako-project/hako/errdefs"
 	"github.com/hako-project/hako/image/registry"
 	"github.com/hako-project/hako/test/imagetest"
 )

@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/hako-project/hako/errdefs"
 	"github.com/hako-project/hako/image"
-	"github.com/hako-project/hako/image/errdefs"
 	"github.com/hako-project/hako/image/progress"
 	"github.com/hako-project/hako/image/registry"
 	"github.com/hako-project/hako/snapshot"

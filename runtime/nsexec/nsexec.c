@@ -274,15 +274,19 @@ static int64_t cur_span_start;
  */
 static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
 {
-	char what[2048], msg[3072];
+	char what[2048], msg[3072], why[256];
 	int saved = errno;
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
+	/* Go's wording of errno ("permission denied"), which callers match on. */
+	snprintf(why, sizeof(why), "%s", strerror(saved));
+	if (why[0] >= 'A' && why[0] <= 'Z' && !(why[1] >= 'A' && why[1] <= 'Z'))
+		why[0] += 'a' - 'A';
 	if (saved)
 		snprintf(msg, sizeof(msg), "%s%s%s: %s", st.field && *st.field ? st.field : "",
-			 st.field && *st.field ? ": " : "", what, strerror(saved));
+			 st.field && *st.field ? ": " : "", what, why);
 	else
 		snprintf(msg, sizeof(msg), "%s%s%s", st.field && *st.field ? st.field : "",
 			 st.field && *st.field ? ": " : "", what);
@@ -423,67 +427,93 @@ static void fdpath(char out[64], int fd)
 	snprintf(out, 64, "/proc/self/fd/%d", fd);
 }
 
-/* mkdir_all creates path and its parents inside the root; returns an O_PATH fd of it. */
+/*
+ * mkdir_all creates path and its missing parents inside the root, following
+ * symlinks the way the kernel would but always within the root (an absolute
+ * symlink restarts at the rootfs, ".." stops at it), so a mount point behind
+ * a symlink is made where the container will see it and never on the host
+ * (CVE-2021-30465 class). Each step reopens its directory with
+ * RESOLVE_IN_ROOT, so a component swapped for a symlink meanwhile cannot
+ * lead out either. Returns an O_PATH fd of the directory.
+ */
 static int mkdir_all(const char *path, mode_t mode)
 {
-	char buf[PATH_MAX];
-	char *p;
-	int fd;
-	if (strlen(path) >= sizeof(buf)) {
+	char cur[PATH_MAX] = "", rest[PATH_MAX], target[PATH_MAX], tmp[PATH_MAX];
+	int links = 0;
+	if (strlen(path) >= sizeof(rest)) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	fd = openat2_in_root(path, O_PATH | O_DIRECTORY, 0);
-	if (fd >= 0 || errno != ENOENT)
-		return fd;
-	strcpy(buf, path);
-	p = buf;
-	while (*p == '/')
-		p++;
+	strcpy(rest, path);
 	for (;;) {
-		char *slash = strchr(p, '/');
-		char saved = 0;
-		int parent;
-		const char *base;
-		char *cut;
-		if (slash) {
-			saved = *slash;
-			*slash = 0;
-		}
-		/* buf now names the prefix up to this component */
-		fd = openat2_in_root(buf, O_PATH | O_DIRECTORY, 0);
-		if (fd < 0 && errno == ENOENT) {
-			cut = strrchr(buf, '/');
-			if (cut && cut != buf) {
-				*cut = 0;
-				parent = openat2_in_root(buf, O_PATH | O_DIRECTORY, 0);
-				*cut = '/';
-				base = cut + 1;
-			} else {
-				parent = openat2_in_root("/", O_PATH | O_DIRECTORY, 0);
-				base = cut ? cut + 1 : buf;
-			}
-			if (parent < 0)
-				return -1;
-			if (mkdirat(parent, base, mode) < 0 && errno != EEXIST) {
-				close(parent);
-				return -1;
-			}
-			close(parent);
-			fd = openat2_in_root(buf, O_PATH | O_DIRECTORY, 0);
-		}
-		if (fd < 0)
-			return -1;
-		if (!slash)
-			return fd;
-		close(fd);
-		*slash = saved;
-		p = slash + 1;
+		char *p = rest, *slash, comp[NAME_MAX + 1];
+		size_t n;
+		struct stat sb;
+		int dir;
 		while (*p == '/')
 			p++;
 		if (!*p)
-			return openat2_in_root(buf, O_PATH | O_DIRECTORY, 0);
+			break;
+		slash = strchr(p, '/');
+		n = slash ? (size_t)(slash - p) : strlen(p);
+		if (n > NAME_MAX) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		memcpy(comp, p, n);
+		comp[n] = 0;
+		memmove(rest, p + n, strlen(p + n) + 1);
+		if (!strcmp(comp, "."))
+			continue;
+		if (!strcmp(comp, "..")) {
+			char *last = strrchr(cur, '/');
+			if (last)
+				*last = 0;
+			continue;
+		}
+		dir = openat2_in_root(cur[0] ? cur : "/", O_PATH | O_DIRECTORY, 0);
+		if (dir < 0)
+			return -1;
+		if (fstatat(dir, comp, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno != ENOENT || (mkdirat(dir, comp, mode) < 0 && errno != EEXIST) ||
+			    fstatat(dir, comp, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+				close(dir);
+				return -1;
+			}
+		}
+		if (S_ISLNK(sb.st_mode)) {
+			ssize_t l = readlinkat(dir, comp, target, sizeof(target) - 1);
+			close(dir);
+			if (l < 0)
+				return -1;
+			target[l] = 0;
+			if (++links > 40) {
+				errno = ELOOP;
+				return -1;
+			}
+			if (strlen(target) + strlen(rest) + 2 >= sizeof(rest)) {
+				errno = ENAMETOOLONG;
+				return -1;
+			}
+			snprintf(tmp, sizeof(tmp), "%s/%s", target, rest);
+			strcpy(rest, tmp);
+			if (target[0] == '/')
+				cur[0] = 0;
+			continue;
+		}
+		close(dir);
+		if (!S_ISDIR(sb.st_mode)) {
+			errno = ENOTDIR;
+			return -1;
+		}
+		if (strlen(cur) + n + 2 >= sizeof(cur)) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		strcat(cur, "/");
+		strcat(cur, comp);
 	}
+	return openat2_in_root(cur[0] ? cur : "/", O_PATH | O_DIRECTORY, 0);
 }
 
 /* split_parent opens the parent directory of path (creating it) and points *base at the last component. */
@@ -1044,6 +1074,9 @@ static void op_lookup(struct rd *r)
 			errno = EISDIR;
 			die("exec %s", name);
 		}
+		/* As execve would, after the user switch: a file we may not run fails now. */
+		if (access(name, X_OK) < 0)
+			die("exec %s", name);
 		st.exec_path = name;
 		return;
 	}
@@ -1121,7 +1154,15 @@ static void op_exec(struct rd *r)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	execve(st.exec_path ? st.exec_path : args[0], args, env);
-	die("exec %s", st.exec_path ? st.exec_path : args[0]);
+	{
+		/* Exit as a shell would: 127 for a missing program, 126 otherwise. */
+		int code = errno == ENOENT ? 127 : 126;
+		char msg[512];
+		snprintf(msg, sizeof(msg), "exec %s: %s", st.exec_path ? st.exec_path : args[0], strerror(errno));
+		log_line(msg);
+		dprintf(2, "hako-runtime init: %s\n", msg);
+		_exit(code);
+	}
 }
 
 static void op_fork(struct rd *r)
