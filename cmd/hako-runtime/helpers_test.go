@@ -267,3 +267,4 @@ func waitFile(t *testing.T, path, want string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
