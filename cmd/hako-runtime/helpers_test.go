@@ -29,6 +29,7 @@ func TestMain(m *testing.M) {
 				return 1
 			}
 			defer os.RemoveAll(dir)
+			_ = os.Chmod(dir, 0o755) // the rootless test runs it as nobody
 			runtimeBin = filepath.Join(dir, "hako-runtime")
 			build := exec.Command("go", "build", "-tags", "netgo osusergo", "-ldflags", "-extldflags -static", "-o", runtimeBin, ".")
 			build.Stderr = os.Stderr

@@ -99,6 +99,12 @@ func run(args []string) int {
 		usage(os.Stderr, fs)
 		return 2
 	}
+	rootSet := false
+	fs.Visit(func(f *flag.Flag) { rootSet = rootSet || f.Name == "root" })
+	if !rootSet && os.Geteuid() != 0 {
+		// An unprivileged user cannot write /run: use their runtime dir.
+		g.root = rootlessRoot()
+	}
 	if *showVersion {
 		printVersion(os.Stdout)
 		return 0
@@ -292,6 +298,15 @@ func printVersion(w io.Writer) {
 	if v := libseccompVersion(); v != "" {
 		fmt.Fprintf(w, "libseccomp: %s\n", v)
 	}
+}
+
+// rootlessRoot is the state root of an unprivileged user:
+// $XDG_RUNTIME_DIR/hako-runtime, else /tmp/hako-runtime-<uid>.
+func rootlessRoot() string {
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return d + "/hako-runtime"
+	}
+	return fmt.Sprintf("/tmp/hako-runtime-%d", os.Geteuid())
 }
 
 // oneID checks for exactly one container ID argument.

@@ -178,7 +178,7 @@ func ownerName() string {
 // signalInit signals the init through a pidfd, so a recycled pid can never
 // receive it.
 func (c *Container) signalInit(sig unix.Signal) error {
-	if !c.State.Alive() {
+	if c.State.InitPid <= 0 || !c.State.Alive() {
 		return fmt.Errorf("container %q is not running", c.ID())
 	}
 	fd, err := unix.PidfdOpen(c.State.InitPid, 0)

@@ -134,7 +134,13 @@ func (r *Runtime) create(ctx context.Context, o CreateOptions) (c *Container, pr
 	_, cspan := trace.Start(ctx, "runtime.cgroups.create", "path", s.Linux.CgroupsPath)
 	cg, err = cgroups.New(cgroups.Config{Path: s.Linux.CgroupsPath, ID: o.ID, Systemd: r.Systemd, Rootless: r.Rootless})
 	if err == nil {
-		err = cg.Create(withDefaultDevices(s.Linux.Resources))
+		res := s.Linux.Resources
+		if !r.Rootless {
+			// Rootless containers get no device cgroup (it is never
+			// delegated); their devices are bind mounts of the user's.
+			res = withDefaultDevices(res)
+		}
+		err = cg.Create(res)
 		if err != nil {
 			cg = nil // Create removed what it made
 		}
@@ -315,13 +321,13 @@ func (r *Runtime) initProgram(s *specs.Spec, nsp nsPlan, o CreateOptions, cg cgr
 		startHooks = s.Hooks.StartContainer
 	}
 	err = process.Plan(p, s.Process, process.Options{
-		Rootfs:      s.Root.Path,
-		InUserNS:    nsp.has[specs.UserNamespace],
-		Caps:        limits,
-		Seccomp:     sc,
-		PreserveFDs: o.PreserveFDs,
-		StartHooks:  startHooks,
-		LSM:         lsmW,
+		Rootfs:          s.Root.Path,
+		SetgroupsDenied: setgroupsDenied(s, nsp.newUser),
+		Caps:            limits,
+		Seccomp:         sc,
+		PreserveFDs:     o.PreserveFDs,
+		StartHooks:      startHooks,
+		LSM:             lsmW,
 	})
 	return p, err
 }

@@ -111,12 +111,12 @@ func (c *Container) Exec(ctx context.Context, o ExecOptions) (code int, err erro
 		return -1, err
 	}
 	err = process.Plan(p, proc, process.Options{
-		Rootfs:      fmt.Sprintf("/proc/%d/root", c.State.InitPid),
-		InUserNS:    userns,
-		Caps:        limits,
-		Seccomp:     sc,
-		PreserveFDs: o.PreserveFDs,
-		LSM:         lsmWrites(lsmPlan),
+		Rootfs:          fmt.Sprintf("/proc/%d/root", c.State.InitPid),
+		SetgroupsDenied: setgroupsDenied(cfg, userns),
+		Caps:            limits,
+		Seccomp:         sc,
+		PreserveFDs:     o.PreserveFDs,
+		LSM:             lsmWrites(lsmPlan),
 	})
 	if err != nil {
 		return -1, err

@@ -3,6 +3,8 @@ package container
 import (
 	"fmt"
 	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -134,21 +136,80 @@ func (pl nsPlan) newNames() string {
 	return strings.Join(n, ",")
 }
 
-// writeIDMaps writes a user namespace's uid and gid maps for pid.
+// writeIDMaps writes a user namespace's uid and gid maps for pid. As root
+// any mapping can be written. An unprivileged runtime (rootless) may map
+// only its own ids, and only after denying setgroups in the namespace;
+// other mappings go through the setuid helpers newuidmap and newgidmap
+// (Debian's uidmap package), which check /etc/subuid and /etc/subgid.
 func writeIDMaps(pid int, s *specs.Spec) error {
-	write := func(file string, m []specs.LinuxIDMapping) error {
-		var b strings.Builder
-		for _, e := range m {
-			fmt.Fprintf(&b, "%d %d %d\n", e.ContainerID, e.HostID, e.Size)
-		}
-		path := fmt.Sprintf("/proc/%d/%s", pid, file)
-		if err := os.WriteFile(path, []byte(b.String()), 0); err != nil {
-			return fmt.Errorf("linux.%s: write %s: %w", map[string]string{"uid_map": "uidMappings", "gid_map": "gidMappings"}[file], path, err)
-		}
-		return nil
+	if os.Geteuid() != 0 {
+		return writeIDMapsRootless(pid, s)
 	}
-	if err := write("uid_map", s.Linux.UIDMappings); err != nil {
+	if err := writeMap(pid, "uid_map", s.Linux.UIDMappings); err != nil {
 		return err
 	}
-	return write("gid_map", s.Linux.GIDMappings)
+	return writeMap(pid, "gid_map", s.Linux.GIDMappings)
+}
+
+func mapText(m []specs.LinuxIDMapping) string {
+	var b strings.Builder
+	for _, e := range m {
+		fmt.Fprintf(&b, "%d %d %d\n", e.ContainerID, e.HostID, e.Size)
+	}
+	return b.String()
+}
+
+func writeMap(pid int, file string, m []specs.LinuxIDMapping) error {
+	path := fmt.Sprintf("/proc/%d/%s", pid, file)
+	if err := os.WriteFile(path, []byte(mapText(m)), 0); err != nil {
+		field := map[string]string{"uid_map": "uidMappings", "gid_map": "gidMappings"}[file]
+		return fmt.Errorf("linux.%s: write %s: %w", field, path, err)
+	}
+	return nil
+}
+
+// ownOnly reports a mapping of exactly the caller's own id.
+func ownOnly(m []specs.LinuxIDMapping, id int) bool {
+	return len(m) == 1 && m[0].Size == 1 && int(m[0].HostID) == id
+}
+
+func writeIDMapsRootless(pid int, s *specs.Spec) error {
+	uidOwn := ownOnly(s.Linux.UIDMappings, os.Geteuid())
+	gidOwn := ownOnly(s.Linux.GIDMappings, os.Getegid())
+	if uidOwn {
+		if err := writeMap(pid, "uid_map", s.Linux.UIDMappings); err != nil {
+			return err
+		}
+	} else if err := helperMap("newuidmap", pid, s.Linux.UIDMappings, "linux.uidMappings"); err != nil {
+		return err
+	}
+	if gidOwn {
+		if err := os.WriteFile(fmt.Sprintf("/proc/%d/setgroups", pid), []byte("deny"), 0); err != nil {
+			return fmt.Errorf("linux.gidMappings: deny setgroups (needed to map a gid without privilege): %w", err)
+		}
+		return writeMap(pid, "gid_map", s.Linux.GIDMappings)
+	}
+	return helperMap("newgidmap", pid, s.Linux.GIDMappings, "linux.gidMappings")
+}
+
+// helperMap maps ids through newuidmap or newgidmap.
+func helperMap(helper string, pid int, m []specs.LinuxIDMapping, field string) error {
+	path, err := exec.LookPath(helper)
+	if err != nil {
+		return fmt.Errorf("%s: mapping ids other than your own without privilege needs %s (apt-get install uidmap) and an entry in /etc/sub%s", field, helper, strings.TrimPrefix(strings.TrimSuffix(helper, "map"), "new"))
+	}
+	args := []string{strconv.Itoa(pid)}
+	for _, e := range m {
+		args = append(args, strconv.Itoa(int(e.ContainerID)), strconv.Itoa(int(e.HostID)), strconv.Itoa(int(e.Size)))
+	}
+	if out, err := exec.Command(path, args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("%s: %s: %w: %s", field, helper, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// setgroupsDenied tells whether the container's user namespace had
+// setgroups denied when its maps were written (see writeIDMapsRootless).
+func setgroupsDenied(s *specs.Spec, userns bool) bool {
+	return userns && os.Geteuid() != 0 && ownOnly(s.Linux.GIDMappings, os.Getegid())
 }

@@ -86,6 +86,9 @@ func (c *Container) terminal() bool {
 // waitForward waits for pid, our child, passing on the signals we receive,
 // and returns its exit code the way a shell reports it (128+n for signal n).
 func waitForward(pid int, sigs chan os.Signal, px *ptyProxy) (int, error) {
+	if pid <= 0 {
+		return -1, fmt.Errorf("no container process to wait for (pid %d)", pid)
+	}
 	done := make(chan struct{})
 	defer close(done)
 	go func() {

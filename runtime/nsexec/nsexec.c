@@ -1170,15 +1170,34 @@ static void op_fork(struct rd *r)
 	uint64_t dofork = rd_u64(r);
 	uint32_t pid;
 	if (dofork) {
+		int gate[2];
+		char go;
+		ssize_t n;
+		/*
+		 * The child waits at the gate until its pid has been reported, so
+		 * the runtime always learns the pid before anything the child
+		 * sends (both write the same socket).
+		 */
+		if (pipe2(gate, O_CLOEXEC) < 0)
+			die("pipe");
 		/* CLONE_PARENT: the init becomes the runtime's child, so `run` can wait for it. */
 		long child = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
 		if (child < 0)
 			die("clone the container init into its PID namespace");
 		if (child > 0) {
 			pid = child;
-			send_msg(HAKO_MSG_PID, &pid, sizeof(pid));
+			if (send_msg(HAKO_MSG_PID, &pid, sizeof(pid)) < 0)
+				_exit(1);
+			write_all(gate[1], "g", 1);
 			_exit(0);
 		}
+		close(gate[1]);
+		do
+			n = read(gate[0], &go, 1);
+		while (n < 0 && errno == EINTR);
+		if (n != 1)
+			_exit(1); /* the reporter died: the runtime gives up on us */
+		close(gate[0]);
 		/* A parent-death signal does not survive fork. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 		return;
@@ -1274,9 +1293,16 @@ static void run_op(uint32_t code, struct rd *r)
 	}
 	case HAKO_OP_USERNS_SYNC: {
 		uint32_t pid = getpid();
+		/*
+		 * An unprivileged runtime (rootless) may write our maps only while
+		 * our /proc files are its own, that is while we are dumpable. We
+		 * are alone in the new user namespace, so the window is safe.
+		 */
+		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 		if (send_msg(HAKO_MSG_USERNS, &pid, sizeof(pid)) < 0)
 			die("ask the runtime for id maps");
 		free(wait_ack("user namespace id maps", NULL));
+		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 		break;
 	}
 	case HAKO_OP_SETID_ROOT:

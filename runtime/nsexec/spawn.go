@@ -184,6 +184,10 @@ func Start(cfg *Config, self *os.File) (*Process, error) {
 				return fail(p.exitReason(err))
 			}
 		case msgReady:
+			if p.Pid <= 0 {
+				// Never act on an unknown pid: signalling -1 would reach every process.
+				return fail(errors.New("container init reported ready before its pid"))
+			}
 			if cfg.Fifo != nil {
 				p.sock.Close()
 				p.sock = nil

@@ -31,9 +31,10 @@ type Options struct {
 	// Rootfs is the container's root on the host, to look up HOME in its
 	// /etc/passwd when the environment lacks it ("" skips the lookup).
 	Rootfs string
-	// InUserNS: the process runs in a user namespace whose setgroups may be
-	// denied.
-	InUserNS bool
+	// SetgroupsDenied: the process runs in a user namespace whose creator
+	// denied setgroups (an unprivileged runtime mapping its own gid), so
+	// supplementary groups cannot be set.
+	SetgroupsDenied bool
 	// Caps bound what capabilities can be granted.
 	Caps caps.Limits
 	// Seccomp, if set, is loaded before the program starts.
@@ -89,7 +90,7 @@ func Plan(p *nsexec.Program, proc *specs.Process, o Options) error {
 		p.Add(nsexec.OpKeepCaps, nsexec.Step{Field: "process.capabilities"}, 1)
 	}
 	groups := make([]any, 0, len(proc.User.AdditionalGids)+5)
-	groups = append(groups, proc.User.UID, proc.User.GID, setgroupsAllowed(o.InUserNS), len(proc.User.AdditionalGids))
+	groups = append(groups, proc.User.UID, proc.User.GID, !o.SetgroupsDenied, len(proc.User.AdditionalGids))
 	for _, g := range proc.User.AdditionalGids {
 		groups = append(groups, g)
 	}
@@ -171,17 +172,6 @@ func HasCap(c int) bool {
 		return false
 	}
 	return data[c/32].Effective&(1<<(uint(c)%32)) != 0
-}
-
-// setgroupsAllowed: in a user namespace whose creator denied setgroups
-// (rootless), setgroups fails; everywhere else supplementary groups are set,
-// which also clears the runtime's own.
-func setgroupsAllowed(inUserNS bool) bool {
-	if !inUserNS {
-		return true
-	}
-	b, err := os.ReadFile("/proc/self/setgroups")
-	return err != nil || strings.TrimSpace(string(b)) != "deny"
 }
 
 // Env is the process environment: process.env, plus HOME from the
