@@ -7,15 +7,17 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 # halves its start-up (bench/runtime).
 TAGS     := netgo osusergo
 LDFLAGS  := -s -w -X main.version=$(VERSION) -extldflags -static
-BINARIES := hako-runtime
+# hako-runtime links libseccomp (cgo, static); the others are pure Go.
+BINARIES := hako-runtime hakod hako-shim hako-init hako
 STATICCHECK ?= v0.8.2
 
-.PHONY: all build deps demo test unit gotest validation bench-runtime lint help clean
+.PHONY: all build deps demo demo-runtime test unit gotest validation bench-runtime bench-shim lint help clean
 
 all: build
 
 help:
-	@echo "make demo        build, then run a busybox container with hako-runtime and show its step trace"
+	@echo "make demo        build, start hakod, run a container from the offline default image with hako run --trace"
+	@echo "make demo-runtime  build, then run a busybox bundle with hako-runtime alone and show its step trace"
 	@echo "make test        install what the tests need, then run every test suite (what CI runs)"
 	@echo "make build       build bin/$(BINARIES)"
 	@echo "make unit        unit tests (no root needed)"
@@ -25,8 +27,11 @@ help:
 
 build: $(addprefix bin/,$(BINARIES))
 
+bin/hako-runtime: FORCE
+	CGO_ENABLED=1 $(GO) build -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $@ ./cmd/hako-runtime
+
 bin/%: FORCE
-	CGO_ENABLED=1 $(GO) build -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $@ ./cmd/$*
+	CGO_ENABLED=0 $(GO) build -tags '$(TAGS)' -ldflags '-s -w -X main.version=$(VERSION)' -o $@ ./cmd/$*
 
 FORCE:
 
@@ -35,6 +40,9 @@ deps:
 
 demo: deps build
 	./scripts/demo.sh
+
+demo-runtime: deps build
+	./scripts/demo-runtime.sh
 
 test: deps build lint gotest validation
 
@@ -50,13 +58,16 @@ unit:
 # Every Go test, integration included (real containers, registries, cgroups:
 # needs root). One package at a time: several touch the host's cgroups.
 gotest: build
-	HAKO_RUNTIME=$(CURDIR)/bin/hako-runtime $(GO) test -tags '$(TAGS)' -count=1 -p 1 -timeout 30m ./...
+	HAKO_RUNTIME=$(CURDIR)/bin/hako-runtime HAKO_BIN=$(CURDIR)/bin $(GO) test -tags '$(TAGS)' -count=1 -p 1 -timeout 30m ./...
 
 validation: build
 	./test/oci-validation/run.sh $(CURDIR)/bin/hako-runtime
 
 bench-runtime: build
 	./bench/runtime/run.sh
+
+bench-shim: build
+	./bench/shim/run.sh
 
 clean:
 	rm -rf bin

@@ -21,7 +21,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/hako-project/hako/image/errdefs"
+	"github.com/hako-project/hako/errdefs"
 	bolt "go.etcd.io/bbolt"
 )
 

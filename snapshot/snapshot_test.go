@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hako-project/hako/image/errdefs"
+	"github.com/hako-project/hako/errdefs"
 )
 
 func open(t *testing.T, root string) *Snapshotter {

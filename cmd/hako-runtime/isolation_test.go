@@ -161,6 +161,41 @@ func TestMountsAndReadonly(t *testing.T) {
 	r.assertGone(id, b)
 }
 
+// TestReadonlyRemountKeepsFlags: making /proc/sys (readonlyPaths) and the
+// cgroup tmpfs read-only keeps their nosuid, nodev and noexec, as runc
+// does (a bare MS_BIND|MS_RDONLY remount once cleared them).
+func TestReadonlyRemountKeepsFlags(t *testing.T) {
+	r := newRT(t)
+	b := newBundle(t, "sh", "-c", "awk '$2 == \"/proc/sys\" || $2 == \"/sys/fs/cgroup\" { print $2, $4 }' /proc/mounts")
+	for i, m := range b.spec.Mounts {
+		if m.Destination == "/proc" {
+			b.spec.Mounts[i].Options = []string{"nosuid", "noexec", "nodev"}
+		}
+	}
+	id := uniqueID(t)
+	out, errs, code := r.runBundle(b, id)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("want /proc/sys and /sys/fs/cgroup in /proc/mounts, got %q", out)
+	}
+	for _, l := range lines {
+		dst, opts, _ := strings.Cut(l, " ")
+		set := map[string]bool{}
+		for _, o := range strings.Split(opts, ",") {
+			set[o] = true
+		}
+		for _, want := range []string{"ro", "nosuid", "nodev", "noexec"} {
+			if !set[want] {
+				t.Errorf("%s mounted %s: lacks %s", dst, opts, want)
+			}
+		}
+	}
+	r.assertGone(id, b)
+}
+
 func TestDevicesAndLinks(t *testing.T) {
 	r := newRT(t)
 	b := newBundle(t, "sh", "-c", "ls -ln /dev/fuse0 /dev/null /dev/zero | awk '{print $1, $3, $4, $5, $6}'; readlink /dev/fd; readlink /dev/stdin; readlink /dev/ptmx; test -p /dev/myfifo && echo fifo")

@@ -76,10 +76,24 @@ func TestHostLimitsAreExplained(t *testing.T) {
 	b.spec.Process.OOMScoreAdj = &oom
 	id := uniqueID(t)
 	_, errs, code := r.runBundle(b, id)
-	if code == 0 || !strings.Contains(errs, "process.oomScoreAdj") || !strings.Contains(errs, "needs CAP_SYS_RESOURCE") {
+	if code == 0 || !strings.Contains(errs, "process.oomScoreAdj") || !strings.Contains(errs, "CAP_SYS_RESOURCE, which this runtime lacks") {
 		t.Errorf("lowering oom_score_adj: code %d, %q", code, errs)
 	}
 	r.assertGone(id, b)
+
+	// Lowering it while staying at or above oom_score_adj_min needs no
+	// capability: containerd's shim runs at its parent's score + 1 and
+	// docker asks for 0 (a regression: hako once refused this up front).
+	orig, err := os.ReadFile("/proc/self/oom_score_adj")
+	must(t, err)
+	must(t, os.WriteFile("/proc/self/oom_score_adj", []byte("5"), 0))
+	t.Cleanup(func() { _ = os.WriteFile("/proc/self/oom_score_adj", orig, 0) })
+	bl := newBundle(t, "cat", "/proc/self/oom_score_adj")
+	low := 1
+	bl.spec.Process.OOMScoreAdj = &low
+	if out, errs, code := r.runBundle(bl, uniqueID(t)); code != 0 || strings.TrimSpace(out) != "1" {
+		t.Errorf("oom_score_adj 5 -> 1 without CAP_SYS_RESOURCE: code %d, out %q, err %q", code, out, errs)
+	}
 
 	var cur unix.Rlimit
 	must(t, unix.Getrlimit(unix.RLIMIT_NOFILE, &cur))

@@ -88,9 +88,6 @@ func (r *Runtime) create(ctx context.Context, o CreateOptions) (c *Container, pr
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := checkOOMScoreAdj(s.Process.OOMScoreAdj); err != nil {
-		return nil, nil, err
-	}
 
 	d := state.Dir{Root: r.Root, ID: o.ID}
 	if err := d.Make(); err != nil {
@@ -250,7 +247,7 @@ func (r *Runtime) create(ctx context.Context, o CreateOptions) (c *Container, pr
 func (r *Runtime) initProgram(s *specs.Spec, nsp nsPlan, o CreateOptions, cg cgroups.Manager, bundleDir string, sc *process.Seccomp) (*nsexec.Program, error) {
 	p := &nsexec.Program{}
 	if s.Process.OOMScoreAdj != nil {
-		p.Add(nsexec.OpWrite, nsexec.Step{Field: "process.oomScoreAdj"}, "/proc/self/oom_score_adj", strconv.Itoa(*s.Process.OOMScoreAdj), 0)
+		p.Add(nsexec.OpWrite, nsexec.Step{Field: "process.oomScoreAdj"}, "/proc/self/oom_score_adj", strconv.Itoa(*s.Process.OOMScoreAdj), uint64(2))
 	}
 	nsp.add(p, s)
 	lsmPlan, err := lsm.Prepare(s.Process, s.Linux)
@@ -357,23 +354,6 @@ func hookFailure(err error) bool {
 
 func (c *Container) stoppedState() specs.State {
 	return specs.State{Version: specs.Version, ID: c.ID(), Status: specs.StateStopped, Bundle: c.State.Bundle, Annotations: c.State.Annotations}
-}
-
-// checkOOMScoreAdj refuses to lower oom_score_adj without CAP_SYS_RESOURCE:
-// the kernel would refuse it inside the init, and here the error can say why.
-func checkOOMScoreAdj(v *int) error {
-	if v == nil {
-		return nil
-	}
-	b, err := os.ReadFile("/proc/self/oom_score_adj")
-	if err != nil {
-		return nil
-	}
-	cur, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || *v >= cur || process.HasCap(unix.CAP_SYS_RESOURCE) {
-		return nil
-	}
-	return fmt.Errorf("process.oomScoreAdj: %d is below this runtime's own oom_score_adj (%d); lowering it needs CAP_SYS_RESOURCE, which this runtime lacks", *v, cur)
 }
 
 // makeFifo creates the exec fifo, owned by the container's root (which may

@@ -56,9 +56,6 @@ func (c *Container) Exec(ctx context.Context, o ExecOptions) (code int, err erro
 	if err := bundle.ValidateProcess(proc, "process"); err != nil {
 		return -1, err
 	}
-	if err := checkOOMScoreAdj(proc.OOMScoreAdj); err != nil {
-		return -1, err
-	}
 	cfg, err := c.Config()
 	if err != nil {
 		return -1, err
@@ -70,7 +67,7 @@ func (c *Container) Exec(ctx context.Context, o ExecOptions) (code int, err erro
 
 	p := &nsexec.Program{}
 	if proc.OOMScoreAdj != nil {
-		p.Add(nsexec.OpWrite, nsexec.Step{Field: "process.oomScoreAdj"}, "/proc/self/oom_score_adj", strconv.Itoa(*proc.OOMScoreAdj), 0)
+		p.Add(nsexec.OpWrite, nsexec.Step{Field: "process.oomScoreAdj"}, "/proc/self/oom_score_adj", strconv.Itoa(*proc.OOMScoreAdj), uint64(2))
 	}
 	// Join the init's namespaces, checked against its start time so a
 	// recycled pid cannot hand us someone else's.

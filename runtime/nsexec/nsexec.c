@@ -742,8 +742,16 @@ static void op_write(struct rd *r)
 			return;
 		die("open %s", path);
 	}
-	if (write_all(fd, data, strlen(data)) < 0)
+	if (write_all(fd, data, strlen(data)) < 0) {
+		/*
+		 * Flag 2 marks oom_score_adj: the kernel refuses to go below
+		 * oom_score_adj_min (the lowest value written with
+		 * CAP_SYS_RESOURCE) without that capability. Say so.
+		 */
+		if ((flags & 2) && errno == EACCES)
+			die("write %s to %s: below the lowest value set with CAP_SYS_RESOURCE, which this runtime lacks", data, path);
 		die("write %s to %s", data, path);
+	}
 	close(fd);
 }
 
@@ -944,7 +952,8 @@ static void op_remount_ro(struct rd *r)
 		if (fd < 0)
 			die("reopen %s", path);
 	}
-	if (remount(fd, MS_BIND | MS_RDONLY | (bind_first ? MS_REC : 0)) < 0)
+	/* Keep nosuid, nodev, noexec and atime: a bare MS_BIND|MS_RDONLY clears them. */
+	if (remount(fd, MS_BIND | MS_RDONLY | mount_flags_of(fd) | (bind_first ? MS_REC : 0)) < 0)
 		die("remount %s read-only", path);
 	close(fd);
 }

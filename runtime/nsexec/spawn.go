@@ -74,7 +74,6 @@ func Start(cfg *Config, self *os.File) (*Process, error) {
 	}
 	parent := os.NewFile(uintptr(fds[0]), "init-sync")
 	child := os.NewFile(uintptr(fds[1]), "init-sync-child")
-	defer child.Close()
 
 	files := []*os.File{cfg.Stdio[0], cfg.Stdio[1], cfg.Stdio[2]}
 	files = append(files, cfg.Preserve...)
@@ -113,6 +112,8 @@ func Start(cfg *Config, self *os.File) (*Process, error) {
 		attr.Sys.CgroupFD = int(cfg.CgroupFD.Fd())
 	}
 	first, err := os.StartProcess("/proc/self/fd/"+strconv.Itoa(exeFD), []string{"hako-runtime", "init"}, attr)
+	// Only the child keeps its end: an init that dies then reads as EOF.
+	child.Close()
 	if err != nil {
 		parent.Close()
 		return nil, fmt.Errorf("start container init: %w", err)

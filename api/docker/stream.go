@@ -1,0 +1,112 @@
+package docker
+
+import (
+	"bufio"
+	"encoding/binary"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+
+	"github.com/hako-project/hako/errdefs"
+)
+
+// Stream numbers of docker's multiplexed stream format.
+const (
+	streamStdin  = 0
+	streamStdout = 1
+	streamStderr = 2
+)
+
+// muxWriter writes docker's multiplexed format: each write becomes a frame
+// with an 8-byte header [stream, 0, 0, 0, length (big endian)].
+type muxWriter struct {
+	mu     *sync.Mutex
+	w      io.Writer
+	stream byte
+	flush  func()
+}
+
+func (m *muxWriter) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	var hdr [8]byte
+	hdr[0] = m.stream
+	binary.BigEndian.PutUint32(hdr[4:], uint32(len(p)))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, err := m.w.Write(hdr[:]); err != nil {
+		return 0, err
+	}
+	n, err := m.w.Write(p)
+	if m.flush != nil {
+		m.flush()
+	}
+	return n, err
+}
+
+// lockedWriter serializes raw writes (tty streams) from several goroutines.
+type lockedWriter struct {
+	mu    *sync.Mutex
+	w     io.Writer
+	flush func()
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n, err := l.w.Write(p)
+	if l.flush != nil {
+		l.flush()
+	}
+	return n, err
+}
+
+// outputs returns the stdout and stderr writers for w: multiplexed frames
+// unless the container has a terminal (then one raw stream).
+func outputs(w io.Writer, tty bool, flush func()) (stdout, stderr io.Writer) {
+	mu := &sync.Mutex{}
+	if tty {
+		lw := &lockedWriter{mu: mu, w: w, flush: flush}
+		return lw, lw
+	}
+	return &muxWriter{mu: mu, w: w, stream: streamStdout, flush: flush},
+		&muxWriter{mu: mu, w: w, stream: streamStderr, flush: flush}
+}
+
+// hijack takes over the connection for attach and exec: 101 UPGRADED when
+// the client asked to upgrade (docker CLI), 200 otherwise. The reader
+// includes anything the client already sent (it writes stdin right after
+// the 101, before it starts the container).
+func hijack(w http.ResponseWriter, r *http.Request) (net.Conn, *bufio.Reader, error) {
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, nil, errdefs.Invalidf("cannot hijack the connection: %s", err.Error())
+	}
+	status := "HTTP/1.1 200 OK\r\n"
+	extra := ""
+	if r.Header.Get("Upgrade") != "" {
+		status = "HTTP/1.1 101 UPGRADED\r\n"
+		extra = "Connection: Upgrade\r\nUpgrade: tcp\r\n"
+	}
+	hdr := status + "Content-Type: application/vnd.docker.raw-stream\r\n" + extra
+	for _, k := range []string{"Api-Version", "Docker-Experimental", "Ostype", "Server"} {
+		if v := w.Header().Get(k); v != "" {
+			hdr += k + ": " + v + "\r\n"
+		}
+	}
+	if _, err := conn.Write([]byte(hdr + "\r\n")); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, brw.Reader, nil
+}
+
+// halfCloser ends the write side of a hijacked connection when output is
+// done, so the client sees EOF while it may still send.
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+}

@@ -1,0 +1,137 @@
+// Command hako-shim watches over one container for hakod: it creates the
+// container through an OCI runtime, holds its stdio, writes its log, reaps
+// its processes and records its exit, and serves hakod over a unix socket
+// in the container's shim state directory (see package shim/monitor).
+//
+// hakod does not run it by hand: package shim's Start writes the
+// configuration into the state directory and runs
+//
+//	hako-shim --state-dir DIR
+//
+// with the sync socket as fd 3. That first process starts the monitor
+// (`--serve`) in a session of its own and exits at once, so the monitor is
+// nobody's child but init's and outlives hakod.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hako-project/hako/shim/monitor"
+)
+
+// version is set by the build (-ldflags -X main.version=...).
+var version = "0.1.0-dev"
+
+// reportFD is where the client hands over its end of the sync socket.
+const reportFD = 3
+
+func init() {
+	// One shim runs per container and never profiles: sampling
+	// allocations would only cost memory.
+	runtime.MemProfileRate = 0
+}
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	// Descriptors that hakod leaked to us (any it did not mark
+	// close-on-exec) must not reach the monitor, the runtime or the
+	// container: close them at our next exec. 0-2 and the report socket
+	// stay.
+	_ = unix.CloseRange(reportFD+1, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	fs := flag.NewFlagSet("hako-shim", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	stateDir := fs.String("state-dir", "", "the container's shim state directory (holds config.json)")
+	serve := fs.Bool("serve", false, "be the monitor (started by hako-shim itself, detached)")
+	showVersion := fs.Bool("version", false, "print the version")
+	help := fs.Bool("help", false, "show help")
+	fs.BoolVar(help, "h", false, "show help")
+	if err := fs.Parse(args); err != nil {
+		fmt.Fprintf(os.Stderr, "hako-shim: %v\n", err)
+		usage(os.Stderr, fs)
+		return 2
+	}
+	switch {
+	case *showVersion:
+		fmt.Printf("hako-shim version %s\ngo: %s\n", version, runtime.Version())
+		return 0
+	case *help:
+		usage(os.Stdout, fs)
+		return 0
+	case *stateDir == "" || !filepath.IsAbs(*stateDir) || fs.NArg() != 0:
+		fmt.Fprintln(os.Stderr, "hako-shim: want --state-dir with an absolute path and no arguments")
+		usage(os.Stderr, fs)
+		return 2
+	}
+	report, err := reportSocket()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "hako-shim: %v\n", err)
+		return 2
+	}
+	if *serve {
+		// The heap of an idle shim is a few hundred KiB; collecting at
+		// 25% growth (a 1 MiB minimum goal instead of 4 MiB) lets the
+		// scavenger give back what a burst of output used.
+		debug.SetGCPercent(25)
+		if err := monitor.Run(*stateDir, report); err != nil {
+			return 1
+		}
+		return 0
+	}
+	if err := detach(*stateDir, report); err != nil {
+		fmt.Fprintf(os.Stderr, "hako-shim: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// reportSocket checks that fd 3 is the client's sync socket.
+func reportSocket() (*os.File, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(reportFD, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		return nil, errors.New("fd 3 is not a socket: hako-shim is started by hakod (package shim), not by hand")
+	}
+	unix.CloseOnExec(reportFD)
+	return os.NewFile(reportFD, "report"), nil
+}
+
+// detach starts the monitor in a new session and returns without waiting:
+// when this process exits, the monitor is reparented to init (or the
+// nearest subreaper), so it is no child of hakod's.
+func detach(stateDir string, report *os.File) error {
+	cmd := exec.Command("/proc/self/exe", "--serve", "--state-dir", stateDir)
+	cmd.ExtraFiles = []*os.File{report}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Dir = "/"
+	// Our stdout is the shim's log file (the client opens it): the
+	// monitor's stdout and stderr go there, so a panic is not lost. Our
+	// stderr, which the client reads, is not passed on.
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stdout
+	// One P: the shim is idle almost always, and each P costs memory.
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start the monitor: %w", err)
+	}
+	return cmd.Process.Release()
+}
+
+func usage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "hako-shim: the per-container monitor between hakod and the OCI runtime\n\n"+
+		"Usage: hako-shim --state-dir DIR   (run by hakod, with its sync socket as fd 3)\n\nFlags:\n")
+	fs.VisitAll(func(f *flag.Flag) {
+		fmt.Fprintf(w, "  --%-10s %s\n", f.Name, f.Usage)
+	})
+}

@@ -1,0 +1,251 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/hako-project/hako/engine/specgen"
+	"github.com/hako-project/hako/errdefs"
+	"github.com/hako-project/hako/runtime/caps"
+	"github.com/hako-project/hako/trace"
+)
+
+// ExecConfig is what `docker exec` asks for.
+type ExecConfig struct {
+	Cmd          []string
+	Env          []string
+	User         string
+	WorkingDir   string
+	Tty          bool
+	AttachStdin  bool
+	AttachStdout bool
+	AttachStderr bool
+	Privileged   bool
+}
+
+// Exec is a process added to a running container.
+type Exec struct {
+	ID        string
+	container *Container
+	Config    ExecConfig
+
+	mu       sync.Mutex
+	running  bool
+	started  bool
+	exitCode *int
+	pid      int
+	task     ExecTask
+	ended    time.Time
+}
+
+// ExecState is what `docker exec inspect` shows.
+type ExecState struct {
+	ID          string
+	ContainerID string
+	Config      ExecConfig
+	Running     bool
+	ExitCode    *int
+	Pid         int
+	CanRemove   bool
+}
+
+// ExecCreate registers a process to run in a running container.
+func (e *Engine) ExecCreate(ctx context.Context, ref string, cfg ExecConfig) (string, error) {
+	c, err := e.Get(ref)
+	if err != nil {
+		return "", err
+	}
+	st := c.Snapshot().State.Status
+	switch st {
+	case container.StateRunning:
+	case container.StatePaused:
+		return "", errdefs.Conflictf("Container %s is paused, unpause the container before exec", c.ID)
+	default:
+		return "", errdefs.Conflictf("Container %s is not running", c.ID)
+	}
+	if len(cfg.Cmd) == 0 {
+		return "", errdefs.Invalidf("No exec command specified")
+	}
+	e.pruneExecs()
+	x := &Exec{ID: newID(), container: c, Config: cfg}
+	e.mu.Lock()
+	e.execs[x.ID] = x
+	e.mu.Unlock()
+	e.events.emitContainer(c, "exec_create: "+strings.Join(cfg.Cmd, " "), map[string]string{"execID": x.ID})
+	return x.ID, nil
+}
+
+func (e *Engine) getExec(id string) (*Exec, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	x, ok := e.execs[id]
+	if !ok {
+		return nil, errdefs.NotFoundf("No such exec instance: %s", id)
+	}
+	return x, nil
+}
+
+// ExecStart runs a created exec process with the given streams. Without
+// detach it returns when the process has exited and its output is copied.
+func (e *Engine) ExecStart(ctx context.Context, id string, s Streams, detach bool, height, width uint16) (err error) {
+	x, err := e.getExec(id)
+	if err != nil {
+		return err
+	}
+	ctx, span := trace.Start(ctx, "engine.exec.start", "exec", id)
+	defer func() { span.End(err) }()
+	x.mu.Lock()
+	if x.started {
+		x.mu.Unlock()
+		return errdefs.Conflictf("Error: Exec command %s has already run", id)
+	}
+	x.started = true
+	x.mu.Unlock()
+	c := x.container
+	_, task, err := e.runningTask(c.ID)
+	if err != nil {
+		return err
+	}
+	proc, err := e.execProcess(c, x.Config)
+	if err != nil {
+		return err
+	}
+	if x.Config.Tty && height > 0 && width > 0 {
+		proc.ConsoleSize = &specs.Box{Height: uint(height), Width: uint(width)}
+	}
+	if !x.Config.AttachStdin {
+		s.Stdin = nil
+	}
+	et, err := task.Exec(ctx, ExecTaskConfig{ID: id, Process: *proc, Streams: s})
+	if err != nil {
+		code := startExitCode(err)
+		x.mu.Lock()
+		x.exitCode = &code
+		x.mu.Unlock()
+		return err
+	}
+	x.mu.Lock()
+	x.task, x.running, x.pid = et, true, et.Pid()
+	x.mu.Unlock()
+	e.events.emitContainer(c, "exec_start: "+strings.Join(x.Config.Cmd, " "), map[string]string{"execID": id})
+	finish := func() {
+		st, werr := et.Wait(context.WithoutCancel(ctx))
+		code := st.Code
+		if werr != nil {
+			code = 126
+		}
+		x.mu.Lock()
+		x.running = false
+		x.exitCode = &code
+		x.ended = time.Now()
+		x.mu.Unlock()
+		e.events.emitContainer(c, "exec_die", map[string]string{"execID": id, "exitCode": fmt.Sprint(code)})
+	}
+	if detach {
+		go finish()
+		return nil
+	}
+	finish()
+	return nil
+}
+
+// execProcess is the container's process with the exec's changes, as
+// docker builds it: the container's environment plus the exec's, the
+// exec's user (resolved in the container) or the container's, its cwd.
+func (e *Engine) execProcess(c *Container, cfg ExecConfig) (*specs.Process, error) {
+	bundle := filepath.Join(e.containerDir(c.ID), "bundle")
+	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return nil, fmt.Errorf("read the container's spec: %w", err)
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, err
+	}
+	p := *s.Process
+	p.Args = cfg.Cmd
+	p.Terminal = cfg.Tty
+	p.ConsoleSize = nil
+	env := append([]string{}, p.Env...)
+	for _, kv := range cfg.Env {
+		k, _, _ := strings.Cut(kv, "=")
+		env = replaceEnv(env, k, kv)
+	}
+	p.Env = env
+	if cfg.WorkingDir != "" {
+		p.Cwd = cfg.WorkingDir
+	}
+	if cfg.User != "" {
+		u, err := specgen.ResolveUser(filepath.Join(bundle, "rootfs"), cfg.User)
+		if err != nil {
+			return nil, errdefs.Invalidf("%s", err.Error())
+		}
+		p.User = specs.User{UID: u.UID, GID: u.GID, AdditionalGids: u.AdditionalGids}
+	}
+	if cfg.Privileged {
+		p.Capabilities = caps.SpecFor(caps.All())
+	}
+	return &p, nil
+}
+
+func replaceEnv(env []string, key, kv string) []string {
+	for i, e := range env {
+		if k, _, _ := strings.Cut(e, "="); k == key {
+			env[i] = kv
+			return env
+		}
+	}
+	return append(env, kv)
+}
+
+// ExecInspect reports an exec's state.
+func (e *Engine) ExecInspect(id string) (ExecState, error) {
+	x, err := e.getExec(id)
+	if err != nil {
+		return ExecState{}, err
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return ExecState{ID: x.ID, ContainerID: x.container.ID, Config: x.Config, Running: x.running,
+		ExitCode: x.exitCode, Pid: x.pid, CanRemove: !x.running}, nil
+}
+
+// ExecResize changes an exec's terminal size.
+func (e *Engine) ExecResize(ctx context.Context, id string, height, width uint16) error {
+	x, err := e.getExec(id)
+	if err != nil {
+		return err
+	}
+	x.mu.Lock()
+	t, running := x.task, x.running
+	x.mu.Unlock()
+	if t == nil || !running {
+		return fmt.Errorf("exec %s is not running", id)
+	}
+	return t.Resize(ctx, height, width)
+}
+
+// pruneExecs forgets execs that ended more than five minutes ago (docker
+// keeps them for inspect for a while), so a container exec'd into in a loop
+// does not grow hakod without bound.
+func (e *Engine) pruneExecs() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for id, x := range e.execs {
+		x.mu.Lock()
+		old := !x.ended.IsZero() && time.Since(x.ended) > 5*time.Minute
+		x.mu.Unlock()
+		if old {
+			delete(e.execs, id)
+		}
+	}
+}

@@ -1,0 +1,181 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/hako-project/hako/snapshot"
+)
+
+// watch follows a running container until it exits, then records the exit
+// and applies the restart policy. One goroutine per running container.
+func (e *Engine) watch(c *Container, task Task) {
+	done := make(chan struct{})
+	c.mu.Lock()
+	c.monitor = done
+	c.mu.Unlock()
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer close(done)
+		st, err := task.Wait(context.Background())
+		if err != nil {
+			// The connection dropped: hakod is closing (the shim keeps the
+			// container) or the shim died.
+			e.mu.Lock()
+			closing := e.closing
+			e.mu.Unlock()
+			if closing {
+				return
+			}
+			e.log.Warn("lost the shim of a running container", "id", c.ID, "err", err)
+			st = ExitStatus{Code: 255, ExitedAt: time.Now().UTC()}
+		}
+		e.exited(c, task, st)
+	}()
+}
+
+// exited records a container's end: the runtime's container is deleted,
+// the filesystem unmounted, and the restart policy or --rm applied.
+func (e *Engine) exited(c *Container, task Task, st ExitStatus) {
+	ctx := context.Background()
+	if _, err := task.Delete(ctx, true); err != nil {
+		e.log.Warn("delete the exited container's task", "id", c.ID, "err", err)
+	}
+	task.Close()
+	_ = snapshot.UnmountAll(filepath.Join(e.containerDir(c.ID), "bundle", "rootfs"))
+	if st.ExitedAt.IsZero() {
+		st.ExitedAt = time.Now().UTC()
+	}
+	var restart bool
+	var delay time.Duration
+	c.mu.Lock()
+	c.task = nil
+	running := st.ExitedAt.Sub(c.State.StartedAt)
+	c.State.Status = container.StateExited
+	c.State.Pid = 0
+	c.State.ExitCode = st.Code
+	c.State.OOMKilled = st.OOMKilled
+	c.State.FinishedAt = st.ExitedAt
+	restart, delay = restartDecision(c.HostConfig.RestartPolicy, c.State, st.Code, running)
+	if restart {
+		c.State.Status = container.StateRestarting
+	}
+	autoRemove := c.HostConfig.AutoRemove && !restart
+	c.notifyLocked()
+	c.mu.Unlock()
+	_ = e.save(c)
+	if st.OOMKilled {
+		e.events.emitContainer(c, "oom", nil)
+	}
+	e.events.emitContainer(c, "die", map[string]string{"exitCode": strconv.Itoa(st.Code)})
+
+	switch {
+	case restart:
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			time.Sleep(delay)
+			c.mu.Lock()
+			still := c.State.Status == container.StateRestarting && !c.State.ManuallyStopped
+			if still {
+				c.State.RestartCount++
+			}
+			c.mu.Unlock()
+			if !still {
+				return
+			}
+			if err := e.start(context.Background(), c); err != nil {
+				e.log.Warn("restart container", "id", c.ID, "err", err)
+				c.setState(func(s *State) { s.Status = container.StateExited; s.Error = err.Error() })
+				_ = e.save(c)
+			}
+		}()
+	case autoRemove:
+		if err := e.remove(ctx, c, false); err != nil && !errors.Is(err, errAlreadyRemoving) {
+			e.log.Warn("remove --rm container", "id", c.ID, "err", err)
+		}
+	}
+}
+
+// restartDecision applies docker's restart policies: whether to restart
+// and after how long (100 ms doubling per quick restart, up to a minute;
+// a run of more than 10 s resets it).
+func restartDecision(p container.RestartPolicy, s State, code int, ran time.Duration) (bool, time.Duration) {
+	if s.ManuallyStopped {
+		return false, 0
+	}
+	switch p.Name {
+	case container.RestartPolicyAlways, container.RestartPolicyUnlessStopped:
+	case container.RestartPolicyOnFailure:
+		if code == 0 || (p.MaximumRetryCount > 0 && s.RestartCount >= p.MaximumRetryCount) {
+			return false, 0
+		}
+	default:
+		return false, 0
+	}
+	if ran > 10*time.Second {
+		return true, 100 * time.Millisecond
+	}
+	d := 100 * time.Millisecond
+	for i := 0; i < s.RestartCount && d < time.Minute; i++ {
+		d *= 2
+	}
+	return true, min(d, time.Minute)
+}
+
+// restore re-adopts a container after hakod starts: a running one through
+// its shim, or records how it ended while hakod was away; a container whose
+// restart policy says so starts again.
+func (e *Engine) restore(ctx context.Context, c *Container) {
+	switch c.State.Status {
+	case container.StateRunning, container.StatePaused, container.StateRestarting:
+	default:
+		return
+	}
+	task, running, st, err := e.connectTask(ctx, c)
+	if err == nil && running {
+		c.task = task
+		e.watch(c, task)
+		e.log.Info("re-adopted running container", "id", c.ID, "name", c.Name)
+		return
+	}
+	if err == nil && task != nil {
+		// It ended while we were away: its shim kept the exit status.
+		c.task = task
+		e.exited(c, task, st)
+		return
+	}
+	e.log.Warn("container's shim is gone; marking it exited", "id", c.ID, "err", err)
+	c.State.Status = container.StateExited
+	c.State.Pid = 0
+	if c.State.ExitCode == 0 {
+		c.State.ExitCode = 255
+	}
+	c.State.FinishedAt = time.Now().UTC()
+	_ = snapshot.UnmountAll(filepath.Join(e.containerDir(c.ID), "bundle", "rootfs"))
+	_ = e.save(c)
+	if r, _ := restartDecision(c.HostConfig.RestartPolicy, c.State, c.State.ExitCode, 0); r {
+		go func() {
+			if err := e.start(context.Background(), c); err != nil {
+				e.log.Warn("restart after daemon restart", "id", c.ID, "err", err)
+			}
+		}()
+	}
+}
+
+// detach drops the engine's connection to a container's shim (hakod is
+// stopping; the container keeps running).
+func (c *Container) detach() {
+	c.mu.Lock()
+	t := c.task
+	c.mu.Unlock()
+	if t != nil {
+		t.Close()
+	}
+}

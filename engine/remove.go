@@ -1,0 +1,104 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/moby/moby/api/types/container"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/hako-project/hako/errdefs"
+	"github.com/hako-project/hako/snapshot"
+	"github.com/hako-project/hako/trace"
+)
+
+var errAlreadyRemoving = errors.New("removal already in progress")
+
+// Remove deletes a container and everything it owns: its writable layer,
+// directory (logs, bundle) and record. A running container needs force.
+func (e *Engine) Remove(ctx context.Context, ref string, force bool) (err error) {
+	c, err := e.Get(ref)
+	if err != nil {
+		return err
+	}
+	ctx, span := trace.Start(ctx, "engine.remove", "id", c.ID)
+	defer func() { span.End(err) }()
+	err = e.remove(ctx, c, force)
+	if errors.Is(err, errAlreadyRemoving) {
+		return errdefs.Conflictf("removal of container %s is already in progress", c.ID)
+	}
+	return err
+}
+
+func (e *Engine) remove(ctx context.Context, c *Container, force bool) error {
+	c.mu.Lock()
+	switch c.State.Status {
+	case container.StateRemoving:
+		c.mu.Unlock()
+		return errAlreadyRemoving
+	case container.StateRunning, container.StatePaused, container.StateRestarting:
+		if !force {
+			st := c.State.Status
+			c.mu.Unlock()
+			if st == container.StatePaused {
+				return errdefs.Conflictf("cannot remove container %q: container is paused and must be unpaused first", "/"+c.Name)
+			}
+			return errdefs.Conflictf("cannot remove container %q: container is running: stop the container before removing or force remove", "/"+c.Name)
+		}
+	}
+	c.State.ManuallyStopped = true
+	task := c.task
+	c.mu.Unlock()
+	if task != nil {
+		if err := task.Kill(ctx, syscall.SIGKILL, true); err != nil && !isGone(err) {
+			return fmt.Errorf("kill container %s: %w", c.ID, err)
+		}
+		_ = task.Resume(ctx) // frozen processes die only once thawed
+		if err := e.waitStopped(ctx, c); err != nil {
+			return err
+		}
+	}
+	c.mu.Lock()
+	if c.State.Status == container.StateRemoving {
+		c.mu.Unlock()
+		return errAlreadyRemoving
+	}
+	c.State.Status = container.StateRemoving
+	c.notifyLocked()
+	c.mu.Unlock()
+
+	_ = snapshot.UnmountAll(filepath.Join(e.containerDir(c.ID), "bundle", "rootfs"))
+	if err := e.images.RemoveSnapshot(ctx, c.ID); err != nil && !errdefs.IsNotFound(err) {
+		c.setState(func(s *State) { s.Status = container.StateDead; s.Error = err.Error() })
+		return fmt.Errorf("remove the container's filesystem: %w", err)
+	}
+	if err := os.RemoveAll(e.containerDir(c.ID)); err != nil {
+		return fmt.Errorf("remove container directory: %w", err)
+	}
+	if err := e.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketContainers).Delete([]byte(c.ID))
+	}); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	delete(e.containers, c.ID)
+	if e.names[c.Name] == c.ID {
+		delete(e.names, c.Name)
+	}
+	for id, x := range e.execs {
+		if x.container == c {
+			delete(e.execs, id)
+		}
+	}
+	e.mu.Unlock()
+	c.mu.Lock()
+	c.State.Status = "removed"
+	c.notifyLocked()
+	c.mu.Unlock()
+	e.events.emitContainer(c, "destroy", nil)
+	return nil
+}

@@ -1,0 +1,80 @@
+package shim
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hako-project/hako/shim/internal/proto"
+)
+
+// Delete removes the container (the runtime's delete) and then the shim:
+// once it returns, the shim has exited and its state directory, socket
+// and the runtime's state and cgroup are gone. A running or paused
+// container is deleted only with force, which kills it first. It returns
+// the init's exit status (zero if it never ran and none was recorded).
+func (c *Client) Delete(ctx context.Context, force bool) (ExitStatus, error) {
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return ExitStatus{}, err
+	}
+	// The shim on the other end: watched through a pidfd, opened while
+	// the connection proves it is alive, so its pid cannot have been
+	// reused.
+	pidfd := -1
+	if cred, err := peerCred(conn); err == nil {
+		if fd, err := unix.PidfdOpen(int(cred.Pid), 0); err == nil {
+			pidfd = fd
+			defer unix.Close(fd)
+		}
+	}
+	resp, err := c.exchange(ctx, conn, proto.Request{Op: proto.OpDelete, Force: force})
+	if err != nil {
+		return ExitStatus{}, err
+	}
+	c.release(conn)
+	if pidfd >= 0 {
+		if err := waitPidfd(ctx, pidfd); err != nil {
+			return ExitStatus{}, fmt.Errorf("wait for the shim of %s to exit: %w", c.id, err)
+		}
+	}
+	if e := exitStatus(resp.Exit); e != nil {
+		return *e, nil
+	}
+	return ExitStatus{}, nil
+}
+
+// peerCred returns the credentials of the process at the other end.
+func peerCred(conn *net.UnixConn) (*unix.Ucred, error) {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := rc.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return nil, err
+	}
+	return cred, cerr
+}
+
+// waitPidfd waits until the process behind a pidfd has exited, which
+// makes the pidfd readable.
+func waitPidfd(ctx context.Context, fd int) error {
+	for {
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 50)
+		if n > 0 {
+			return nil
+		}
+		if err != nil && err != unix.EINTR {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}

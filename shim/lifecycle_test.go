@@ -1,0 +1,198 @@
+package shim_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hako-project/hako/shim"
+)
+
+// logEntry is one json-file log line.
+type logEntry struct {
+	Log    string `json:"log"`
+	Stream string `json:"stream"`
+	Time   string `json:"time"`
+}
+
+func readJSONLog(t *testing.T, path string) []logEntry {
+	t.Helper()
+	f, err := os.Open(path)
+	must(t, err)
+	defer f.Close()
+	var out []logEntry
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var e logEntry
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("log line %q: %v", sc.Text(), err)
+		}
+		if _, err := time.Parse(time.RFC3339Nano, e.Time); err != nil {
+			t.Errorf("log time %q: %v", e.Time, err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// TestLifecycle: create, attach before start, start, output to the
+// attached client and the json-file log, exit code, delete.
+func TestLifecycle(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, r rt) {
+		ctx := testCtx(t)
+		logPath := t.TempDir() + "/c-json.log"
+		c, _ := startContainer(t, r, []string{"sh", "-c", "echo out; echo err >&2; exit 3"}, nil, func(cfg *shim.Config) {
+			cfg.Log = shim.LogConfig{Path: logPath}
+		})
+		st, err := c.State(ctx)
+		must(t, err)
+		if st.Status != shim.Created || st.Pid != c.Pid() || st.Pid <= 0 {
+			t.Fatalf("after Start: state %+v, want created with pid %d", st, c.Pid())
+		}
+		// What Delete must remove exists now, so assertGone means something.
+		for _, p := range []string{r.root + "/" + c.ID(), "/sys/fs/cgroup/memory" + cgroupParent + "/" + c.ID(), c.StateDir() + "/shim.sock"} {
+			if _, err := os.Stat(p); err != nil {
+				t.Errorf("created container: %v", err)
+			}
+		}
+		if !alive(shimPid(t, c.StateDir())) {
+			t.Error("the shim does not run")
+		}
+		var stdout, stderr syncBuffer
+		stream, err := c.Attach(ctx, shim.AttachOptions{Stdout: &stdout, Stderr: &stderr})
+		must(t, err)
+		must(t, c.Start(ctx))
+		exit, err := c.Wait(ctx)
+		must(t, err)
+		if exit.Code != 3 || exit.Signal != 0 || exit.OOMKilled || exit.Pid != c.Pid() {
+			t.Errorf("exit %+v, want code 3 of pid %d", exit, c.Pid())
+		}
+		if time.Since(exit.ExitedAt) > time.Minute {
+			t.Errorf("exit time %v", exit.ExitedAt)
+		}
+		must(t, stream.Wait())
+		if stdout.String() != "out\n" || stderr.String() != "err\n" {
+			t.Errorf("attached client got stdout %q stderr %q", stdout.String(), stderr.String())
+		}
+		got := readJSONLog(t, logPath)
+		var outs, errs []string
+		for _, e := range got {
+			if e.Stream == "stdout" {
+				outs = append(outs, e.Log)
+			} else {
+				errs = append(errs, e.Log)
+			}
+		}
+		if strings.Join(outs, "|") != "out\n" || strings.Join(errs, "|") != "err\n" {
+			t.Errorf("log has %+v", got)
+		}
+		st, err = c.State(ctx)
+		must(t, err)
+		if st.Status != shim.Stopped || st.Exit == nil || st.Exit.Code != 3 {
+			t.Errorf("after exit: state %+v", st)
+		}
+		// Wait again: the status stays.
+		if again, err := c.Wait(ctx); err != nil || again.Code != 3 {
+			t.Errorf("second Wait: %+v, %v", again, err)
+		}
+		if err := c.Start(ctx); !errors.Is(err, shim.ErrConflict) {
+			t.Errorf("Start of a stopped container: %v, want ErrConflict", err)
+		}
+		if del := deleteAndCheck(t, r, c, false); del.Code != 3 {
+			t.Errorf("Delete returned %+v", del)
+		}
+		if _, err := os.Stat(logPath); err != nil {
+			t.Errorf("the container log belongs to hakod and must stay: %v", err)
+		}
+	})
+}
+
+// TestExitCodes: 0, a code of its own, and killed by a signal (128+n).
+func TestExitCodes(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, r rt) {
+		ctx := testCtx(t)
+		for _, code := range []int{0, 42} {
+			c, _ := startContainer(t, r, []string{"sh", "-c", "exit " + itoa(code)}, nil, nil)
+			must(t, c.Start(ctx))
+			exit, err := c.Wait(ctx)
+			must(t, err)
+			if exit.Code != code || exit.Signal != 0 {
+				t.Errorf("exit %+v, want code %d", exit, code)
+			}
+			deleteAndCheck(t, r, c, false)
+		}
+		c, _ := startContainer(t, r, []string{"sleep", "1000"}, nil, nil)
+		must(t, c.Start(ctx))
+		if err := c.Kill(ctx, syscall.SIGKILL, false); err != nil {
+			t.Fatal(err)
+		}
+		exit, err := c.Wait(ctx)
+		must(t, err)
+		if exit.Code != 137 || exit.Signal != syscall.SIGKILL {
+			t.Errorf("killed: exit %+v, want 137 by SIGKILL", exit)
+		}
+		if err := c.Kill(ctx, syscall.SIGKILL, false); !errors.Is(err, shim.ErrConflict) {
+			t.Errorf("Kill of a stopped container: %v, want ErrConflict", err)
+		}
+		deleteAndCheck(t, r, c, false)
+	})
+}
+
+// TestKillAll: --all reaches every process, the init's children too.
+func TestKillAll(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, r rt) {
+		ctx := testCtx(t)
+		// The init traps TERM and stays; its child does not.
+		c, _ := startContainer(t, r, []string{"sh", "-c", "trap '' TERM; sleep 1000 & wait; sleep 1000"}, nil, nil)
+		must(t, c.Start(ctx))
+		time.Sleep(200 * time.Millisecond)
+		must(t, c.Kill(ctx, syscall.SIGKILL, true))
+		exit, err := c.Wait(ctx)
+		must(t, err)
+		if exit.Signal != syscall.SIGKILL {
+			t.Errorf("exit %+v, want SIGKILL", exit)
+		}
+		deleteAndCheck(t, r, c, false)
+	})
+}
+
+// TestDeleteRunning: a running container is deleted only with force.
+func TestDeleteRunning(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, r rt) {
+		ctx := testCtx(t)
+		c, _ := startContainer(t, r, []string{"sleep", "1000"}, nil, nil)
+		must(t, c.Start(ctx))
+		if _, err := c.Delete(ctx, false); !errors.Is(err, shim.ErrConflict) {
+			t.Fatalf("Delete of a running container without force: %v, want ErrConflict", err)
+		}
+		if st, err := c.State(ctx); err != nil || st.Status != shim.Running {
+			t.Fatalf("after refused Delete: %+v, %v", st, err)
+		}
+		if exit := deleteAndCheck(t, r, c, true); exit.Code != 137 {
+			t.Errorf("forced Delete returned %+v, want 137", exit)
+		}
+		// The client of a deleted shim says so.
+		if _, err := c.State(ctx); !errors.Is(err, shim.ErrGone) {
+			t.Errorf("State after Delete: %v, want ErrGone", err)
+		}
+	})
+}
+
+// TestDeleteCreated: a container that never started is deleted without
+// force, and its waiting init dies.
+func TestDeleteCreated(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, r rt) {
+		c, _ := startContainer(t, r, []string{"sleep", "1000"}, nil, nil)
+		deleteAndCheck(t, r, c, false)
+	})
+}
+
+func itoa(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}

@@ -1,0 +1,268 @@
+package shim
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hako-project/hako/shim/internal/proto"
+	"github.com/hako-project/hako/trace"
+)
+
+// DefaultRuntime is the runtime used when Config.Runtime is empty.
+const DefaultRuntime = "hako-runtime"
+
+// validID is what runc accepts as a container ID.
+var validID = regexp.MustCompile(`^[\w+\-.]+$`)
+
+// Start spawns a shim for cfg and has it create the container through the
+// runtime; it returns once the container is created (its program has not
+// started: attach first, then call Client.Start) or with the runtime's
+// error, which names what it rejected. On error nothing is left: no shim
+// process, no state directory, no container.
+//
+// The shim runs in a session of its own and is not a child of the calling
+// process, so it and the container survive the caller's exit or kill. If
+// ctx ends before Start returns, the shim removes the container again.
+func Start(ctx context.Context, cfg Config) (_ *Client, err error) {
+	ctx, span := trace.Start(ctx, "shim.Start", "id", cfg.ID)
+	defer func() { span.End(err) }()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	rt, err := lookRuntime(cfg.Runtime)
+	if err != nil {
+		return nil, err
+	}
+	bin, err := lookBinary(cfg.Binary)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Traceparent == "" && span != nil && cfg.TraceFile != "" {
+		cfg.Traceparent = span.Traceparent()
+	}
+	if err := os.MkdirAll(filepath.Dir(cfg.StateDir), 0o711); err != nil {
+		return nil, fmt.Errorf("shim state directory: %w", err)
+	}
+	if err := os.Mkdir(cfg.StateDir, 0o700); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("%w: shim state directory %s exists: a shim for %s may be running (Connect to it) or have left it (Cleanup)",
+				ErrConflict, cfg.StateDir, cfg.ID)
+		}
+		return nil, fmt.Errorf("shim state directory: %w", err)
+	}
+	spawned := false
+	defer func() {
+		// Once the shim runs, it removes the directory itself on failure.
+		if err != nil && !spawned {
+			os.RemoveAll(cfg.StateDir)
+		}
+	}()
+	pc := proto.Config{ID: cfg.ID, Bundle: cfg.Bundle, Runtime: rt, RuntimeRoot: cfg.RuntimeRoot,
+		RuntimeArgs: cfg.RuntimeArgs, Env: cfg.Env, Terminal: cfg.Terminal, Stdin: cfg.Stdin,
+		StdinOnce: cfg.StdinOnce, Traceparent: cfg.Traceparent, TraceFile: cfg.TraceFile,
+		Log: proto.LogConfig{Path: cfg.Log.Path, Format: cfg.Log.Format, MaxSize: cfg.Log.MaxSize, MaxFiles: cfg.Log.MaxFiles}}
+	b, err := json.Marshal(pc)
+	if err != nil {
+		return nil, fmt.Errorf("shim config: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg.StateDir, proto.ConfigFile), b, 0o600); err != nil {
+		return nil, fmt.Errorf("shim config: %w", err)
+	}
+	sync, err := spawn(ctx, bin, cfg)
+	if err != nil {
+		return nil, err
+	}
+	spawned = true
+	defer sync.Close()
+	return awaitReport(ctx, sync, cfg)
+}
+
+// spawn runs `hako-shim --state-dir DIR` with its end of a socket pair as
+// fd 3, and waits for that first process, which only starts the detached
+// monitor and exits.
+func spawn(ctx context.Context, bin string, cfg Config) (*os.File, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("shim sync socket: %w", err)
+	}
+	// Non-blocking, so reads go through the poller and Close (when ctx
+	// ends) interrupts them.
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+		return nil, fmt.Errorf("shim sync socket: %w", err)
+	}
+	ours, theirs := os.NewFile(uintptr(fds[0]), "shim-sync"), os.NewFile(uintptr(fds[1]), "shim-sync")
+	defer theirs.Close()
+	logf, err := os.OpenFile(filepath.Join(cfg.StateDir, proto.LogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		ours.Close()
+		return nil, fmt.Errorf("shim log: %w", err)
+	}
+	defer logf.Close()
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, "--state-dir", cfg.StateDir)
+	cmd.Dir = "/"
+	cmd.Env = shimEnv(cfg.Env)
+	// The monitor inherits stdout and stderr: a panic lands in its log.
+	cmd.Stdout, cmd.Stderr = logf, &stderr
+	cmd.ExtraFiles = []*os.File{theirs}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Run(); err != nil {
+		ours.Close()
+		return nil, fmt.Errorf("run %s: %w: %s", bin, err, strings.TrimSpace(stderr.String()))
+	}
+	return ours, nil
+}
+
+// awaitReport reads the shim's report of the create. On success it
+// acknowledges, which tells the shim that its container is adopted.
+func awaitReport(ctx context.Context, sync *os.File, cfg Config) (*Client, error) {
+	stop := context.AfterFunc(ctx, func() { sync.Close() })
+	defer stop()
+	var rep proto.Report
+	if err := proto.ReadMsg(sync, &rep); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("start shim of %s: %w", cfg.ID, ctx.Err())
+		}
+		// The shim died without a word: take what it left from its log
+		// and remove the rest.
+		tail := logTail(filepath.Join(cfg.StateDir, proto.LogFile))
+		_, _ = Cleanup(context.WithoutCancel(ctx), cfg.StateDir)
+		return nil, fmt.Errorf("shim of %s exited without reporting (%v): %s", cfg.ID, err, tail)
+	}
+	if rep.Error != "" {
+		// The shim has removed everything and exits after its report: wait
+		// for that, so that the caller sees nothing left when we return.
+		var b [1]byte
+		_, _ = sync.Read(b[:])
+		if _, err := os.Stat(cfg.StateDir); err == nil {
+			os.RemoveAll(cfg.StateDir)
+		}
+		return nil, &Error{Op: "create", Code: rep.Code, Msg: rep.Error}
+	}
+	if _, err := sync.Write([]byte{1}); err != nil {
+		return nil, fmt.Errorf("start shim of %s: acknowledge: %w", cfg.ID, err)
+	}
+	return newClient(cfg.ID, cfg.StateDir, rep.Pid), nil
+}
+
+func (cfg *Config) validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: shim config: %s", ErrInvalid, fmt.Sprintf(format, a...))
+	}
+	switch {
+	case !validID.MatchString(cfg.ID):
+		return bad("ID %q: want letters, digits and _+-.", cfg.ID)
+	case !filepath.IsAbs(cfg.Bundle):
+		return bad("Bundle %q: want an absolute path", cfg.Bundle)
+	case !filepath.IsAbs(cfg.StateDir):
+		return bad("StateDir %q: want an absolute path", cfg.StateDir)
+	case len(filepath.Join(cfg.StateDir, proto.SocketFile)) > proto.MaxSocketPath:
+		return bad("StateDir %q: too long for its socket %s (at most %d bytes)", cfg.StateDir, proto.SocketFile, proto.MaxSocketPath)
+	case cfg.StdinOnce && !cfg.Stdin:
+		return bad("StdinOnce without Stdin")
+	case cfg.Log.Format != "" && cfg.Log.Format != "json-file" && cfg.Log.Format != "cri":
+		return bad("Log.Format %q: want json-file or cri", cfg.Log.Format)
+	case cfg.Log.Path == "" && (cfg.Log.Format != "" || cfg.Log.MaxSize != 0 || cfg.Log.MaxFiles != 0):
+		return bad("Log options without Log.Path")
+	case cfg.Log.Path != "" && !filepath.IsAbs(cfg.Log.Path):
+		return bad("Log.Path %q: want an absolute path", cfg.Log.Path)
+	case cfg.Log.MaxSize < 0 || cfg.Log.MaxFiles < 0:
+		return bad("Log.MaxSize and Log.MaxFiles must not be negative")
+	case cfg.TraceFile != "" && !filepath.IsAbs(cfg.TraceFile):
+		return bad("TraceFile %q: want an absolute path", cfg.TraceFile)
+	}
+	if cfg.Traceparent != "" {
+		if _, _, err := trace.ParseTraceparent(cfg.Traceparent); err != nil {
+			return bad("%v", err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Bundle, "config.json")); err != nil {
+		return bad("Bundle: %v", err)
+	}
+	return nil
+}
+
+// lookRuntime resolves the runtime to an absolute path, so a shim that
+// outlives hakod does not depend on hakod's PATH.
+func lookRuntime(name string) (string, error) {
+	if name == "" {
+		name = DefaultRuntime
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("%w: runtime %q: %v", ErrInvalid, name, err)
+	}
+	return filepath.Abs(p)
+}
+
+// lookBinary finds hako-shim: as given, next to the running executable
+// (hakod and hako-shim are installed together), or in $PATH.
+func lookBinary(bin string) (string, error) {
+	if bin != "" {
+		p, err := exec.LookPath(bin)
+		if err != nil {
+			return "", fmt.Errorf("%w: shim binary %q: %v", ErrInvalid, bin, err)
+		}
+		return filepath.Abs(p)
+	}
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), "hako-shim")
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath("hako-shim")
+	if err != nil {
+		return "", fmt.Errorf("%w: hako-shim not found next to %s or in $PATH: set Config.Binary", ErrInvalid, os.Args[0])
+	}
+	return filepath.Abs(p)
+}
+
+// shimEnv is the shim's own environment: only a PATH, so that nothing of
+// hakod's environment is kept alive per container.
+func shimEnv(env []string) []string {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "PATH=") {
+			return []string{kv}
+		}
+	}
+	return []string{defaultPath}
+}
+
+const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// runtimeEnv is the runtime's environment, as the shim gives it.
+func runtimeEnv(env []string) []string {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "PATH=") {
+			return env
+		}
+	}
+	return append(append([]string(nil), env...), defaultPath)
+}
+
+// logTail returns the last lines of the shim's log.
+func logTail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "no shim log"
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > 5 {
+		lines = lines[len(lines)-5:]
+	}
+	return strings.Join(lines, "; ")
+}

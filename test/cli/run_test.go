@@ -1,0 +1,268 @@
+package cli_test
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRunRmExitCode: the container's output on the right streams and its
+// exit status as the CLI's.
+func TestRunRmExitCode(t *testing.T) {
+	s := need(t)
+	d, _ := s.compare(t, names{}, "", []string{"run", "--rm", testImage, "sh", "-c", "echo out; echo err >&2; exit 3"})
+	if d.code != 3 || d.out != "out\n" || d.err != "err\n" {
+		t.Fatalf("unexpected docker result %s", d)
+	}
+	s.compare(t, names{}, "", []string{"run", "--rm", testImage, "true"})
+	s.compare(t, names{}, "", []string{"run", "--rm", "-e", "A=1", "-e", "B", "-w", "/tmp", "-u", "nobody", "--hostname", "hh",
+		testImage, "sh", "-c", "echo $A-$B; pwd; id -u; hostname"})
+	s.compare(t, names{}, "", []string{"run", "--rm", "--entrypoint", "echo", testImage, "from", "entrypoint"})
+}
+
+// TestRunStdin: -i sends stdin before start and half-closes at EOF, so cat
+// sees all input and ends.
+func TestRunStdin(t *testing.T) {
+	s := need(t)
+	in := strings.Repeat("line of input\n", 2000)
+	d, _ := s.compare(t, names{}, in, []string{"run", "--rm", "-i", testImage, "sh", "-c", "wc -l; exit 4"})
+	if d.code != 4 || strings.TrimSpace(d.out) != "2000" {
+		t.Fatalf("unexpected docker result %s", d)
+	}
+	s.compare(t, names{}, "abc", []string{"run", "--rm", "-i", testImage, "cat"})
+	// Without -i the container's stdin is closed.
+	s.compare(t, names{}, "abc", []string{"run", "--rm", testImage, "cat"})
+}
+
+// TestRunErrors: docker's messages and statuses for failures before and
+// at start.
+func TestRunErrors(t *testing.T) {
+	s := need(t)
+	cases := [][]string{
+		{"run", "--rm", testImage, "nosuchcommand"},                    // 127
+		{"run", "--rm", testImage, "/etc/passwd"},                      // 126
+		{"run", "--rm", "127.0.0.1:1/nosuch/image:latest"},             // pull fails: 125
+		{"run", "--rm", "--pull=never", "clitest/nosuch:latest"},       // no such image
+		{"run", "--foo", testImage},                                    // unknown flag
+		{"run", "--memory", "abc", testImage},                          // bad size
+		{"run", "--cpus", "x", testImage},                              // bad rational
+		{"run", "-p", "abc", testImage},                                // bad port
+		{"run", "--restart", "bogus", testImage},                       // daemon-side validation
+		{"run", "--pull", "sometimes", testImage},                      // bad pull policy
+		{"run", "--ulimit", "nofile", testImage},                       // bad ulimit
+		{"run", "-a", "stdfoo", testImage},                             // bad stream
+		{"run", "--rm", "--restart", "always", testImage},              // conflict
+		{"run", "--no-healthcheck", "--health-cmd", "true", testImage}, // conflict
+		{"run", "--add-host", "x:notanip", testImage},                  // bad host
+		{"run", "--dns", "nope", testImage},                            // bad IP
+		{"run", "--device", "relative", testImage},                     // bad path
+		{"run", "-v", "rel:/x:y:z", testImage},                         // bad volume
+		{"run", "--mount", "type=bind", testImage},                     // no target
+		{"run", "--security-opt", "seccomp", testImage},                // no value
+		{"run", "Bad Name"},                                            // bad reference
+		{"run"},                                                        // no image
+		{"run", "-d", "-a", "stdout", testImage},                       // attach and detach
+		{"run", "--rm", "-it", testImage, "true"},                      // stdin is not a tty
+		{"create", "--memory", "1x", testImage},
+		{"create"},
+	}
+	for _, c := range cases {
+		d, _ := s.compare(t, names{}, "", c)
+		if d.code == 0 {
+			t.Fatalf("%v: docker succeeded: %s", c, d)
+		}
+	}
+}
+
+// TestRunNameConflict: a second container with a taken name fails with
+// docker's conflict message (the ID in it differs per CLI).
+func TestRunNameConflict(t *testing.T) {
+	s := need(t)
+	n := names{base: "conflict"}
+	s.cleanup(t, n.d(), n.h())
+	s.must(t, s.docker, "create", "--name", n.d(), testImage)
+	s.must(t, s.docker, "create", "--name", n.h(), testImage)
+	s.compare(t, n, "", []string{"run", "--name", "{}", testImage}, ids)
+	s.compare(t, n, "", []string{"create", "--name", "{}", testImage}, ids)
+}
+
+// TestDetachedLifecycle: run -d, logs, logs -f, exec (plain and -it),
+// stop, rm.
+func TestDetachedLifecycle(t *testing.T) {
+	s := need(t)
+	n := names{base: "life"}
+	s.cleanup(t, n.d(), n.h())
+	d, h := s.compare(t, n, "", []string{"run", "-d", "--name", "{}", testImage, "sh", "-c", "echo hello; sleep 0.2; echo oops >&2; trap 'exit 0' TERM; while true; do sleep 0.1; done"}, ids)
+	if !regexp.MustCompile(`^[0-9a-f]{64}\n$`).MatchString(d.out) || !regexp.MustCompile(`^[0-9a-f]{64}\n$`).MatchString(h.out) {
+		t.Fatalf("run -d must print the ID:\ndocker: %q\nhako: %q", d.out, h.out)
+	}
+	waitLog(t, s, n.d(), "oops")
+	waitLog(t, s, n.h(), "oops")
+	s.compare(t, n, "", []string{"logs", "{}"})
+	s.compare(t, n, "", []string{"logs", "--tail", "1", "{}"})
+	s.compare(t, n, "", []string{"logs", "-n", "0", "{}"})
+	s.compare(t, n, "", []string{"logs", "--since", "1h", "{}"})
+	s.compare(t, n, "", []string{"logs", "-t", "--until", "2100-01-01T00:00:00Z", "{}"}, func(x string) string {
+		return regexp.MustCompile(`\d{4}-\d\d-\d\dT[0-9:.]+Z`).ReplaceAllString(x, "<ts>")
+	})
+
+	// logs -f: streams until the CLI is stopped.
+	for _, bin := range []struct{ cli, name string }{{s.docker, n.d()}, {s.hako, n.h()}} {
+		out := followLogs(t, s, bin.cli, bin.name, "hello")
+		if !strings.Contains(out, "hello") {
+			t.Fatalf("%s logs -f: %q", bin.cli, out)
+		}
+	}
+
+	s.compare(t, n, "", []string{"exec", "{}", "sh", "-c", "echo in exec; echo e >&2; exit 5"})
+	s.compare(t, n, "", []string{"exec", "-e", "X=1", "-w", "/tmp", "-u", "nobody", "{}", "sh", "-c", "echo $X; pwd; id -u"})
+	s.compare(t, n, "piped", []string{"exec", "-i", "{}", "cat"})
+	s.compare(t, n, "", []string{"exec", "{}", "nosuchcommand"})
+	s.compare(t, n, "", []string{"exec", "-d", "{}", "sleep", "1"})
+	s.compare(t, n, "", []string{"exec", "{}"})
+	s.compare(t, n, "", []string{"exec", "nosuchcontainer", "true"})
+	// exec -it needs a terminal: script(1) gives the CLI one.
+	dt := s.inPty(t, s.docker, "exec -it "+n.d()+" sh -c 'test -t 0 && echo tty; exit 6'")
+	ht := s.inPty(t, s.hako, "exec -it "+n.h()+" sh -c 'test -t 0 && echo tty; exit 6'")
+	s.requireSame(t, n, []string{"exec -it"}, dt, ht)
+	if dt.code != 6 || !strings.Contains(dt.out, "tty") {
+		t.Fatalf("docker exec -it: %s", dt)
+	}
+
+	s.compare(t, n, "", []string{"stop", "-t", "5", "{}"})
+	s.compare(t, n, "", []string{"inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "{}"})
+	s.compare(t, n, "", []string{"rm", "{}"})
+	s.compare(t, n, "", []string{"rm", "{}"})
+	s.compare(t, n, "", []string{"rm", "-f", "{}"})
+}
+
+// waitLog waits until the container's log holds want.
+func waitLog(t *testing.T, s *suite, name, want string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if r := s.run(s.docker, "", "logs", name); strings.Contains(r.out+r.err, want) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("container %s never logged %q", name, want)
+}
+
+// TestRunTTY: -it under a pty: the container sees a terminal of the
+// CLI's size, output comes back raw, the exit status is the container's.
+func TestRunTTY(t *testing.T) {
+	s := need(t)
+	cmd := "run --rm -it " + testImage + " sh -c 'test -t 0 && echo tty; sleep 1; stty size; exit 5'"
+	d := s.inPty(t, s.docker, cmd)
+	h := s.inPty(t, s.hako, cmd)
+	s.requireSame(t, names{}, []string{"run -it"}, d, h)
+	if d.code != 5 || !strings.Contains(d.out, "40 120") {
+		t.Fatalf("docker run -it under a 40x120 pty: %s", d)
+	}
+	// -t without -i: a pty, no stdin. (At API 1.41 the create request's
+	// ConsoleSize is ignored: the size comes by resize after start, hence
+	// the sleep above before stty.)
+	cmd = "run --rm -t " + testImage + " sh -c 'echo $((1+2))'"
+	s.requireSame(t, names{}, []string{"run -t"}, s.inPty(t, s.docker, cmd), s.inPty(t, s.hako, cmd))
+}
+
+// TestDetachKeys: ctrl-p ctrl-q leaves a -it container running and the
+// CLI exits 0; a custom --detach-keys works the same.
+func TestDetachKeys(t *testing.T) {
+	s := need(t)
+	n := names{base: "detach"}
+	s.cleanup(t, n.d(), n.h())
+	for _, c := range []struct{ bin, name string }{{s.docker, n.d()}, {s.hako, n.h()}} {
+		code, out := s.ptySession(t, c.bin, []string{"run", "-it", "--name", c.name, testImage, "sh"}, "echo ready\r", "ready", "\x10\x11")
+		if code != 0 {
+			t.Fatalf("%s: detach exit %d, output %q", c.bin, code, out)
+		}
+		if st := s.must(t, s.docker, "inspect", "-f", "{{.State.Running}}", c.name).out; st != "true\n" {
+			t.Fatalf("%s: container not running after detach: %q", c.bin, st)
+		}
+		// attach again with other keys, then detach with them.
+		code, out = s.ptySession(t, c.bin, []string{"attach", "--detach-keys", "ctrl-x", c.name}, "echo again\r", "again", "\x18")
+		if code == 0 && c.bin == s.docker {
+			t.Logf("docker attach detach exit 0")
+		}
+		_ = out
+	}
+	s.compare(t, n, "", []string{"inspect", "-f", "{{.State.Running}}", "{}"})
+	s.compare(t, n, "", []string{"run", "--detach-keys", "ctrl-", testImage})
+}
+
+// TestSignalProxy: a signal to the CLI reaches the container (no tty).
+func TestSignalProxy(t *testing.T) {
+	s := need(t)
+	script := "trap 'echo got TERM; exit 9' TERM; echo ready; while true; do sleep 0.1; done"
+	for _, bin := range []string{s.docker, s.hako} {
+		r := s.signalRun(t, bin, []string{"run", "--rm", testImage, "sh", "-c", script}, "ready")
+		if r.code != 9 || !strings.Contains(r.out, "got TERM") {
+			t.Fatalf("%s: SIGTERM not proxied: %s", bin, r)
+		}
+	}
+}
+
+// TestCreateStartAttach: create, then start -a and start -ai.
+func TestCreateStartAttach(t *testing.T) {
+	s := need(t)
+	n := names{base: "csa"}
+	s.cleanup(t, n.d(), n.h())
+	s.compare(t, n, "", []string{"create", "--name", "{}", testImage, "sh", "-c", "echo started; exit 7"}, ids)
+	s.compare(t, n, "", []string{"start", "-a", "{}"})
+	s.compare(t, n, "", []string{"start", "{}", "nosuch"})
+	s.compare(t, n, "", []string{"wait", "{}"})
+	s.compare(t, n, "", []string{"rm", "{}"})
+	s.compare(t, n, "", []string{"create", "-i", "--name", "{}", testImage, "sh", "-c", "cat; exit 2"}, ids)
+	s.compare(t, n, "via stdin\n", []string{"start", "-ai", "{}"})
+	s.compare(t, n, "", []string{"start", "-a", "{}", "{}"})
+}
+
+// TestAttach: attach to a running container follows its output and
+// returns its status; attach to a stopped one fails as docker's does.
+func TestAttach(t *testing.T) {
+	s := need(t)
+	n := names{base: "att"}
+	s.cleanup(t, n.d(), n.h())
+	s.compare(t, n, "", []string{"run", "-d", "--name", "{}", testImage, "sh", "-c", "sleep 3; echo done; exit 7"}, ids)
+	s.compareConcurrent(t, n, "", []string{"attach", "{}"})
+	s.compare(t, n, "", []string{"attach", "{}"})
+	s.compare(t, n, "", []string{"attach", "nosuch"})
+}
+
+// TestStopKillRestartWait covers the verbs that act on several
+// containers and print their names.
+func TestStopKillRestartWait(t *testing.T) {
+	s := need(t)
+	n := names{base: "skrw"}
+	s.cleanup(t, n.d(), n.h())
+	s.compare(t, n, "", []string{"run", "-d", "--name", "{}", testImage, "sh", "-c", "trap 'exit 3' USR1; while true; do sleep 0.1; done"}, ids)
+	s.compare(t, n, "", []string{"restart", "-t", "0", "{}"}, ids)
+	s.compare(t, n, "", []string{"kill", "-s", "USR1", "{}"}, ids)
+	s.compare(t, n, "", []string{"wait", "{}"})
+	s.compare(t, n, "", []string{"kill", "{}"}, ids)
+	s.compare(t, n, "", []string{"start", "{}"}, ids)
+	s.compare(t, n, "", []string{"kill", "--signal", "KILL", "{}", "nosuch"}, ids)
+	s.compare(t, n, "", []string{"wait", "{}", "nosuch"})
+	s.compare(t, n, "", []string{"stop", "{}", "nosuch"}, ids)
+	s.compare(t, n, "", []string{"stop", "-s", "KILL", "{}"}, ids)
+	s.compare(t, n, "", []string{"restart", "nosuch"})
+	s.compare(t, n, "", []string{"kill", "-s"})
+	s.compare(t, n, "", []string{"stop"})
+}
+
+// TestNoDaemon: with no daemon at the address, docker's message and
+// statuses.
+func TestNoDaemon(t *testing.T) {
+	s := need(t)
+	env := []string{"DOCKER_HOST=unix://" + s.tmp + "/nothing-here.sock"}
+	for _, args := range [][]string{
+		{"ps"}, {"run", "--rm", testImage}, {"logs", "x"}, {"pull", "x"}, {"inspect", "x"}, {"images"}, {"info", "--format", "{{.ID}}"},
+	} {
+		d := s.runEnv(s.docker, "", env, args...)
+		h := s.runEnv(s.hako, "", env, args...)
+		s.requireSame(t, names{}, args, d, h)
+	}
+}

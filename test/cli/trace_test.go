@@ -1,0 +1,39 @@
+package cli_test
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestTrace: --trace prints the span tree of the command on stderr, with
+// one cli.api span per request; against a daemon without the trace
+// endpoint it says so and shows the CLI's spans.
+func TestTrace(t *testing.T) {
+	s := need(t)
+	for _, args := range [][]string{
+		{"--trace", "run", "--rm", testImage, "echo", "traced"},
+		{"run", "--trace", "--rm", testImage, "echo", "traced"},
+	} {
+		r := s.run(s.hako, "", args...)
+		if r.code != 0 || r.out != "traced\n" {
+			t.Fatalf("%v: %s", args, r)
+		}
+		for _, want := range []string{"trace ", "cli.run  command=run", "cli.api  method=POST path=/v", "/containers/create status=201",
+			"/attach", "/wait", "/start status=204"} {
+			if !strings.Contains(r.err, want) {
+				t.Errorf("%v: trace lacks %q:\n%s", args, want, r.err)
+			}
+		}
+		if s.ownDaemon && !strings.Contains(r.err, "the daemon does not serve traces") {
+			t.Errorf("against dockerd the trace must say it has the CLI's spans only:\n%s", r.err)
+		}
+		if !s.ownDaemon && strings.Contains(r.err, "does not serve traces") {
+			t.Errorf("the daemon under test should serve its spans:\n%s", r.err)
+		}
+	}
+	// A failing command still prints its trace, with the error.
+	r := s.run(s.hako, "", "--trace", "inspect", "nosuch-object")
+	if r.code != 1 || !strings.Contains(r.err, "cli.run  command=inspect  ERROR: ") {
+		t.Fatalf("trace of a failed command: %s", r)
+	}
+}
