@@ -11,7 +11,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION) -extldflags -static
 BINARIES := hako-runtime hakod hako-shim hako-init hako
 STATICCHECK ?= v0.8.2
 
-.PHONY: all build deps demo demo-runtime test unit gotest validation bench-runtime bench-shim lint help clean
+.PHONY: all build deps demo demo-runtime test unit gotest validation clitest-hakod peers bench-runtime bench-shim lint help clean
 
 all: build
 
@@ -44,7 +44,7 @@ demo: deps build
 demo-runtime: deps build
 	./scripts/demo-runtime.sh
 
-test: deps build lint gotest validation
+test: deps build lint gotest validation clitest-hakod peers
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: files above need formatting'; exit 1; }
@@ -63,11 +63,25 @@ gotest: build
 validation: build
 	./test/oci-validation/run.sh $(CURDIR)/bin/hako-runtime
 
+# The CLI suite, docker CLI and hako CLI side by side, against a hakod of
+# its own (gotest runs the same suite against a dockerd).
+clitest-hakod: build
+	./test/cli/hakod.sh
+
+# dockerd, containerd and podman drive hako-runtime (and runc as control).
+peers: build
+	./test/peers/run.sh
+
 bench-runtime: build
 	./bench/runtime/run.sh
 
 bench-shim: build
 	./bench/shim/run.sh
+
+# hakod vs dockerd (run --rm, exec, ps; memory per idle container), paired in one run.
+.PHONY: bench-engine
+bench-engine: build
+	./bench/engine/run.sh
 
 clean:
 	rm -rf bin

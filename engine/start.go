@@ -294,6 +294,12 @@ func (e *Engine) applyNamespaces(s *specs.Spec, c Record) error {
 			hc.UTSMode = container.UTSMode("container:" + c.Sandbox)
 		}
 	}
+	if (netMode == "" || netMode == "default" || netMode == "bridge") && (len(hc.PortBindings) > 0 || hc.PublishAllPorts) {
+		// Refused rather than ignored: the container would run without the
+		// ports its user asked for. (With --network none or host docker
+		// discards them too, so those start.)
+		return errdefs.NotImplementedf("publishing ports (-p, -P) is not supported by hakod yet: it has no bridge network")
+	}
 	if err := set(specs.NetworkNamespace, netMode); err != nil {
 		return err
 	}

@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hako-project/hako/trace"
@@ -15,11 +17,22 @@ import (
 // tree afterwards. Old traces are removed after an hour.
 type Traces struct {
 	dir string
+
+	mu        sync.Mutex
+	lastPrune time.Time
 }
 
 func newTraces(dir string) *Traces { return &Traces{dir: dir} }
 
 const traceKeep = time.Hour
+
+// pruneEvery spaces out the directory walks: when hakod traces every request
+// (OTLP export), the directory holds an hour of requests, too many to list
+// on each one.
+const pruneEvery = time.Minute
+
+// Dir is the directory of trace files, which the OTLP exporter follows.
+func (t *Traces) Dir() string { return t.dir }
 
 // File is the file the spans of traceID go to.
 func (t *Traces) File(traceID string) string {
@@ -49,6 +62,31 @@ func (t *Traces) Open(traceparent string) (*trace.Tracer, *os.File, error) {
 	return tr, f, nil
 }
 
+// OpenNew starts a new trace, with no caller, for a request that carries
+// no traceparent: hakod traces every request this way when it exports spans
+// over OTLP, so that what clients do not trace is exported too.
+func (t *Traces) OpenNew() (*trace.Tracer, *os.File, error) {
+	t.prune()
+	// The trace's ID, which names the file, exists only once the tracer
+	// does; no span ends before the file is set.
+	sink := &lateFile{}
+	tr, err := trace.New("", sink)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := os.OpenFile(t.File(tr.TraceID()), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("trace file: %w", err)
+	}
+	sink.f = f
+	return tr, f, nil
+}
+
+// lateFile is a sink whose file is opened after the tracer is made.
+type lateFile struct{ f *os.File }
+
+func (l *lateFile) Write(p []byte) (int, error) { return l.f.Write(p) }
+
 // Spans returns what has been recorded for traceID.
 func (t *Traces) Spans(traceID string) ([]trace.SpanData, error) {
 	if len(traceID) != 32 || strings.Trim(traceID, "0123456789abcdef") != "" {
@@ -63,6 +101,13 @@ func (t *Traces) Spans(traceID string) ([]trace.SpanData, error) {
 }
 
 func (t *Traces) prune() {
+	t.mu.Lock()
+	if time.Since(t.lastPrune) < pruneEvery {
+		t.mu.Unlock()
+		return
+	}
+	t.lastPrune = time.Now()
+	t.mu.Unlock()
 	ents, err := os.ReadDir(t.dir)
 	if err != nil {
 		return

@@ -12,6 +12,7 @@ pkgs=(
 	runc crun                                  # peers: benchmarks, cross-tests, validation baselines
 	docker-registry skopeo umoci               # image tests: a registry on loopback, OCI layout cross-checks
 	docker.io                                  # image tests: `docker load` of our archives by a real dockerd
+	containerd podman                          # peers driving hako-runtime (test/peers)
 	iptables socat hyperfine
 )
 

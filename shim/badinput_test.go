@@ -63,7 +63,6 @@ func TestBadConfig(t *testing.T) {
 		{"StdinOnce without Stdin", func(c *shim.Config) { c.StdinOnce = true }, shim.ErrInvalid, "StdinOnce"},
 		{"bad log format", func(c *shim.Config) { c.Log = shim.LogConfig{Path: "/tmp/x.log", Format: "syslog"} }, shim.ErrInvalid, "syslog"},
 		{"relative log", func(c *shim.Config) { c.Log = shim.LogConfig{Path: "x.log"} }, shim.ErrInvalid, "Log.Path"},
-		{"long state dir", func(c *shim.Config) { c.StateDir = "/tmp/" + strings.Repeat("x", 100) }, shim.ErrInvalid, "too long"},
 		{"bad traceparent", func(c *shim.Config) { c.Traceparent = "00-zz" }, shim.ErrInvalid, "traceparent"},
 		{"missing shim binary", func(c *shim.Config) { c.Binary = "/nonexistent/hako-shim" }, shim.ErrInvalid, "hako-shim"},
 		// Found by the shim itself, after it started.

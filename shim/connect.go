@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,8 +41,7 @@ func Cleanup(ctx context.Context, stateDir string) (*ExitStatus, error) {
 	if err != nil {
 		return nil, err
 	}
-	var d net.Dialer
-	if conn, err := d.DialContext(ctx, "unix", filepath.Join(stateDir, proto.SocketFile)); err == nil {
+	if conn, err := proto.Dial(ctx, filepath.Join(stateDir, proto.SocketFile)); err == nil {
 		conn.Close()
 		return nil, fmt.Errorf("%w: shim of %s is running: delete through it", ErrConflict, cfg.ID)
 	}

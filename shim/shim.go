@@ -41,8 +41,7 @@ type Config struct {
 	// Bundle is the OCI bundle directory (absolute).
 	Bundle string
 	// StateDir is the shim's own directory, e.g. /run/hako/shims/<id>;
-	// Start creates it and Delete removes it. Its path plus "/shim.sock"
-	// must fit a unix socket address (107 bytes).
+	// Start creates it and Delete removes it.
 	StateDir string
 	// Runtime is the OCI runtime: a name looked up in $PATH or a path;
 	// "" means hako-runtime. It needs runc's command line.
@@ -248,15 +247,13 @@ func (c *Client) dial(ctx context.Context) (*net.UnixConn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "unix", c.sock)
+	conn, err := proto.Dial(ctx, c.sock)
 	if err != nil {
 		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
 			return nil, goneError(c.stateDir, err)
 		}
 		return nil, fmt.Errorf("connect to shim of %s: %w", c.id, err)
 	}
-	conn := nc.(*net.UnixConn)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {

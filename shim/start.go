@@ -169,8 +169,6 @@ func (cfg *Config) validate() error {
 		return bad("Bundle %q: want an absolute path", cfg.Bundle)
 	case !filepath.IsAbs(cfg.StateDir):
 		return bad("StateDir %q: want an absolute path", cfg.StateDir)
-	case len(filepath.Join(cfg.StateDir, proto.SocketFile)) > proto.MaxSocketPath:
-		return bad("StateDir %q: too long for its socket %s (at most %d bytes)", cfg.StateDir, proto.SocketFile, proto.MaxSocketPath)
 	case cfg.StdinOnce && !cfg.Stdin:
 		return bad("StdinOnce without Stdin")
 	case cfg.Log.Format != "" && cfg.Log.Format != "json-file" && cfg.Log.Format != "cri":

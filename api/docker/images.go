@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path"
 	"sort"
 	"strings"
 	"time"
 
+	dref "github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/storage"
@@ -73,7 +73,8 @@ func (s *Server) imageList(w http.ResponseWriter, r *http.Request) error {
 			continue
 		}
 		tags := img.Tags()
-		if !f.any("reference", func(v string) bool { return matchRef(tags, v) }) {
+		repoTags, repoDigests := refFilter(f, tags), refFilter(f, img.RepoDigests)
+		if _, has := f["reference"]; has && len(repoTags) == 0 && len(repoDigests) == 0 {
 			continue
 		}
 		if !f.any("dangling", func(v string) bool { return (v == "true") == (len(tags) == 0) }) {
@@ -94,7 +95,7 @@ func (s *Server) imageList(w http.ResponseWriter, r *http.Request) error {
 		}
 		out = append(out, image.Summary{
 			ID: img.ID.String(), Created: img.Created.Unix(), Size: img.Size, SharedSize: -1, Containers: -1,
-			RepoTags: nonNil(familiarAll(tags)), RepoDigests: nonNil(familiarAll(img.RepoDigests)), Labels: labels,
+			RepoTags: nonNil(familiarAll(repoTags)), RepoDigests: nonNil(familiarAll(repoDigests)), Labels: labels,
 		})
 	}
 	// Newest first, then by name: the same answer every time.
@@ -127,20 +128,30 @@ func familiar(name string) string {
 	return r.FamiliarString()
 }
 
-func matchRef(tags []string, pattern string) bool {
-	for _, t := range tags {
-		fam := familiar(t)
-		repo, _, _ := strings.Cut(fam, ":")
-		if fam == pattern || repo == pattern || t == pattern || globMatch(pattern, fam) || globMatch(pattern, repo) {
-			return true
+// refFilter keeps the names that one of the reference filter's patterns
+// matches (all of them without the filter), as dockerd lists images: a
+// filtered image shows only its matching tags and digests. A pattern
+// matches the familiar name with or without its tag ("busybox",
+// "busy*:1.36").
+func refFilter(f filters, refs []string) []string {
+	pats, has := f["reference"]
+	if !has {
+		return refs
+	}
+	var out []string
+	for _, r := range refs {
+		named, err := dref.ParseNormalizedNamed(r)
+		if err != nil {
+			continue
+		}
+		for _, p := range pats {
+			if ok, _ := dref.FamiliarMatch(p, named); ok {
+				out = append(out, r)
+				break
+			}
 		}
 	}
-	return false
-}
-
-func globMatch(pattern, s string) bool {
-	ok, err := path.Match(pattern, s)
-	return err == nil && ok
+	return out
 }
 
 func (s *Server) imageInspect(w http.ResponseWriter, r *http.Request, name string) error {
@@ -248,17 +259,10 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 		pj.Emit(progress.Event{Error: "no registry client"})
 		return errResponded
 	}
-	had, _ := s.e.Images().Resolve(r.Context(), full)
-	img, err := s.cfg.Registry.Pull(r.Context(), full, pj.Emit)
-	if err != nil {
+	// Pull reports the digest and docker's closing status line itself.
+	if _, err := s.cfg.Registry.Pull(r.Context(), full, pj.Emit); err != nil {
 		pj.Emit(progress.Event{Error: err.Error()})
 		return errResponded
-	}
-	pj.Emit(progress.Event{Status: "Digest: " + img.Manifest.Digest.String()})
-	if had != nil && had.ID == img.ID {
-		pj.Emit(progress.Event{Status: "Status: Image is up to date for " + familiar(full)})
-	} else {
-		pj.Emit(progress.Event{Status: "Status: Downloaded newer image for " + familiar(full)})
 	}
 	s.e.Events().EmitImage("pull", full, nil)
 	return errResponded

@@ -39,6 +39,14 @@ type Config struct {
 	// BuildDefaultImage builds the offline default image (hako.local/...)
 	// when a pull asks for it.
 	BuildDefaultImage func(ctx context.Context) error
+	// InsecureRegistries and RegistryMirrors are hakod's registry
+	// settings, as info reports them.
+	InsecureRegistries []string
+	RegistryMirrors    []string
+	// TraceAll traces requests that carry no traceparent too, each in a
+	// new trace, so that an OTLP exporter sees every request down to the
+	// runtime and not only those of clients that trace.
+	TraceAll bool
 }
 
 // Server is the Docker Engine API.
@@ -61,12 +69,9 @@ func New(e *engine.Engine, cfg Config) *Server {
 	return s
 }
 
-type ctxKey int
-
-const versionKey ctxKey = 0
-
 // ServeHTTP strips the /vX.Y prefix, checks the version, sets docker's
-// headers, and starts the request's span when the client traces.
+// headers, and starts the request's span when the client traces (or when
+// the daemon traces every request: Config.TraceAll).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	version := APIVersion
 	if p := r.URL.Path; strings.HasPrefix(p, "/v") {
@@ -92,9 +97,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errdefs.Invalidf("client version %s is too old. Minimum supported API version is %s, please upgrade your client to a newer version", version, MinAPIVersion))
 		return
 	}
-	ctx := context.WithValue(r.Context(), versionKey, version)
-	if tp := r.Header.Get("traceparent"); tp != "" {
-		if tr, f, err := s.e.Traces().Open(tp); err == nil && tr != nil {
+	ctx := r.Context()
+	if tp := r.Header.Get("traceparent"); tp != "" || s.cfg.TraceAll {
+		tr, f, err := s.e.Traces().Open(tp)
+		if tr == nil && s.cfg.TraceAll {
+			// No traceparent, or one we could not use: a trace of our own.
+			tr, f, err = s.e.Traces().OpenNew()
+		}
+		if err == nil && tr != nil {
 			defer f.Close()
 			var span *trace.Span
 			ctx, span = trace.Start(trace.WithTracer(ctx, tr), "api.docker.request", "method", r.Method, "path", r.URL.Path)
@@ -143,14 +153,6 @@ func compareVersions(a, b string) int {
 		}
 	}
 	return 0
-}
-
-// apiVersion is the version the client speaks.
-func apiVersion(r *http.Request) string {
-	if v, ok := r.Context().Value(versionKey).(string); ok {
-		return v
-	}
-	return APIVersion
 }
 
 // handle registers a route; the handler's error becomes docker's error body.

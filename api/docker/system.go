@@ -3,6 +3,7 @@ package docker
 import (
 	"encoding/json"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	registrytypes "github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
@@ -133,8 +135,37 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 		SecurityOptions:   []string{"name=seccomp,profile=builtin"},
 		Labels:            []string{},
 		Swarm:             swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive},
+		RegistryConfig:    registryConfig(s.cfg.InsecureRegistries, s.cfg.RegistryMirrors),
+		// Containers always outlive hakod under their shims.
+		LiveRestoreEnabled: true,
 	}
 	return writeJSON(w, http.StatusOK, info)
+}
+
+// registryConfig is info's registry section as dockerd fills it: loopback
+// is always insecure, insecure registries given as CIDRs join it and those
+// given by name get an index entry, and Docker Hub lists the mirrors.
+func registryConfig(insecure, mirrors []string) *registrytypes.ServiceConfig {
+	rc := &registrytypes.ServiceConfig{
+		InsecureRegistryCIDRs: []netip.Prefix{netip.MustParsePrefix("::1/128"), netip.MustParsePrefix("127.0.0.0/8")},
+		IndexConfigs:          map[string]*registrytypes.IndexInfo{},
+		Mirrors:               []string{},
+	}
+	for _, m := range mirrors {
+		if !strings.HasSuffix(m, "/") {
+			m += "/"
+		}
+		rc.Mirrors = append(rc.Mirrors, m)
+	}
+	for _, r := range insecure {
+		if p, err := netip.ParsePrefix(r); err == nil {
+			rc.InsecureRegistryCIDRs = append(rc.InsecureRegistryCIDRs, p)
+			continue
+		}
+		rc.IndexConfigs[r] = &registrytypes.IndexInfo{Name: r, Mirrors: []string{}, Secure: false}
+	}
+	rc.IndexConfigs["docker.io"] = &registrytypes.IndexInfo{Name: "docker.io", Mirrors: rc.Mirrors, Secure: true, Official: true}
+	return rc
 }
 
 func ipForwarding() bool {

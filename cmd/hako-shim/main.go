@@ -113,6 +113,7 @@ func reportSocket() (*os.File, error) {
 // nearest subreaper), so it is no child of hakod's.
 func detach(stateDir string, report *os.File) error {
 	cmd := exec.Command("/proc/self/exe", "--serve", "--state-dir", stateDir)
+	cmd.Args[0] = os.Args[0] // the process keeps its name (ps, trace spans)
 	cmd.ExtraFiles = []*os.File{report}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Dir = "/"

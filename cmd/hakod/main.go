@@ -28,6 +28,7 @@ import (
 	"github.com/hako-project/hako/image"
 	"github.com/hako-project/hako/image/defaultimage"
 	"github.com/hako-project/hako/image/registry"
+	"github.com/hako-project/hako/trace/otlp"
 )
 
 var version = "0.1.0-dev"
@@ -45,14 +46,13 @@ type Config struct {
 	InsecureRegistries []string          `toml:"insecure-registries"`
 	RegistryMirrors    []string          `toml:"registry-mirrors"`
 	LogLevel           string            `toml:"log-level"`
-	CRISocket          string            `toml:"cri-socket"`
 	OTLPEndpoint       string            `toml:"otlp-endpoint"`
 }
 
 func defaults() Config {
 	return Config{
 		Hosts: []string{"unix:///run/hako/hako.sock"}, DataRoot: "/var/lib/hako", ExecRoot: "/run/hako",
-		Pidfile: "/run/hako/hakod.pid", DefaultRuntime: "hako", LogLevel: "info", CRISocket: "/run/hako/cri.sock",
+		Pidfile: "/run/hako/hakod.pid", DefaultRuntime: "hako", LogLevel: "info",
 	}
 }
 
@@ -105,8 +105,7 @@ func newCommand() *cobra.Command {
 	f.StringSliceVar(&cfg.InsecureRegistries, "insecure-registry", nil, "registry (host:port) reached over plain http")
 	f.StringSliceVar(&cfg.RegistryMirrors, "registry-mirror", nil, "registry mirror")
 	f.StringVarP(&cfg.LogLevel, "log-level", "l", cfg.LogLevel, "debug, info, warn or error")
-	f.StringVar(&cfg.CRISocket, "cri-socket", cfg.CRISocket, "socket to serve the CRI on (empty: no CRI)")
-	f.StringVar(&cfg.OTLPEndpoint, "otlp-endpoint", "", "export trace spans over OTLP/HTTP to this endpoint")
+	f.StringVar(&cfg.OTLPEndpoint, "otlp-endpoint", "", "trace every API request and export the spans (hakod, shim, runtime, init) over OTLP/HTTP to this collector: http://host:4318, https://host:4318 or host:4318 (docs/otlp.md)")
 	return cmd
 }
 
@@ -135,7 +134,6 @@ func loadConfigFile(path string, cfg *Config, cmd *cobra.Command) error {
 	set("insecure-registries", func() { cfg.InsecureRegistries = file.InsecureRegistries })
 	set("registry-mirrors", func() { cfg.RegistryMirrors = file.RegistryMirrors })
 	set("log-level", func() { cfg.LogLevel = file.LogLevel })
-	set("cri-socket", func() { cfg.CRISocket = file.CRISocket })
 	set("otlp-endpoint", func() { cfg.OTLPEndpoint = file.OTLPEndpoint })
 	for k, v := range file.Runtimes {
 		if cfg.Runtimes == nil {
@@ -178,7 +176,10 @@ func run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer store.Close()
-	reg := registry.New(store, registry.Options{Insecure: cfg.InsecureRegistries, UserAgent: "hako/" + version, Logger: log})
+	if _, err := registry.ValidateMirrors(cfg.RegistryMirrors); err != nil {
+		return fmt.Errorf("--registry-mirror: %w", err)
+	}
+	reg := registry.New(store, registry.Options{Insecure: cfg.InsecureRegistries, Mirrors: cfg.RegistryMirrors, UserAgent: "hako/" + version, Logger: log})
 	eng, err := engine.Open(ctx, engine.Config{
 		DataRoot: cfg.DataRoot, ExecRoot: cfg.ExecRoot, Runtimes: runtimes, DefaultRuntime: cfg.DefaultRuntime,
 		ShimPath: shimPath, Images: store, Log: log,
@@ -187,8 +188,25 @@ func run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer eng.Close()
+	if cfg.OTLPEndpoint != "" {
+		// Started before the API serves, so no request's spans are missed;
+		// closed (deferred) after the API stopped, so the last are flushed.
+		exp, err := otlp.Start(otlp.Options{Endpoint: cfg.OTLPEndpoint, Dir: eng.Traces().Dir(), Log: log})
+		if err != nil {
+			return fmt.Errorf("--otlp-endpoint: %w", err)
+		}
+		defer func() {
+			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := exp.Close(fctx); err != nil {
+				log.Warn("trace spans not exported at shutdown", "endpoint", cfg.OTLPEndpoint, "err", err)
+			}
+		}()
+		log.Info("exporting trace spans over OTLP/HTTP", "endpoint", cfg.OTLPEndpoint)
+	}
 	api := docker.New(eng, docker.Config{
-		Version: version, Registry: reg, Log: log,
+		Version: version, Registry: reg, Log: log, TraceAll: cfg.OTLPEndpoint != "",
+		InsecureRegistries: cfg.InsecureRegistries, RegistryMirrors: cfg.RegistryMirrors,
 		BuildDefaultImage: func(ctx context.Context) error {
 			_, err := defaultimage.Build(ctx, store, defaultimage.Options{})
 			return err

@@ -3,7 +3,8 @@
 // go-containerregistry for the protocol: docker's name normalization,
 // credentials from docker's config.json, basic and bearer-token auth, OCI
 // and docker schema2 manifests, indexes with platform selection, and plain
-// http for loopback and configured insecure registries.
+// http for loopback and configured insecure registries, and registry
+// mirrors for Docker Hub images as dockerd's --registry-mirror (mirror.go).
 //
 // Storing and unpacking what arrives is package image's job: Pull resolves
 // the manifest here and hands image.Store.Fetch an opener for the blobs.
@@ -42,6 +43,11 @@ type Options struct {
 	// Insecure lists registries (host[:port]) reached over plain http.
 	// Loopback and localhost registries always are, as with docker.
 	Insecure []string
+	// Mirrors are registry mirror URLs (dockerd's registry-mirrors) tried in
+	// order before Docker Hub for docker.io images. Check them with
+	// ValidateMirrors first: New cannot fail, so with an invalid one every
+	// Docker Hub pull fails with that error instead.
+	Mirrors []string
 	// Platform selects from multi-platform indexes (the host's if nil).
 	Platform *ocispec.Platform
 	// Transport is the base HTTP transport (http.DefaultTransport if nil).
@@ -58,6 +64,12 @@ type Client struct {
 	opts     Options
 	keychain configKeychain
 	log      *slog.Logger
+	mirrors  []mirror
+	// mirrorErr is why Options.Mirrors was invalid; Docker Hub pulls
+	// report it rather than silently skip the mirrors the user asked for.
+	mirrorErr error
+	// hubHost replaces Docker Hub's host (tests point it at a closed port).
+	hubHost string
 }
 
 // New returns a client that stores pulled images in store.
@@ -72,7 +84,9 @@ func New(store *image.Store, opts Options) *Client {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Client{store: store, opts: opts, keychain: configKeychain{dir: opts.ConfigDir}, log: log}
+	c := &Client{store: store, opts: opts, keychain: configKeychain{dir: opts.ConfigDir}, log: log}
+	c.mirrors, c.mirrorErr = parseMirrors(opts.Mirrors)
+	return c
 }
 
 func (c *Client) transport() http.RoundTripper {
@@ -158,43 +172,61 @@ func classify(err error) error {
 // Resolved is what a reference resolves to in a registry.
 type Resolved struct {
 	Ref reference.Reference
+	// Registry served the manifest: a mirror's URL or the registry host.
+	Registry string
 	// Digest is what the reference named: an index or a manifest.
 	Digest       digest.Digest
 	ManifestDesc ocispec.Descriptor
 	Manifest     []byte
 }
 
-// Resolve looks up ref in its registry and picks the image manifest for
-// the client's platform if ref names an index.
+// Resolve looks up ref in its registry (or, for Docker Hub images, the
+// first registry mirror that has it) and picks the image manifest for the
+// client's platform if ref names an index.
 func (c *Client) Resolve(ctx context.Context, ref string) (*Resolved, error) {
 	r, err := reference.Parse(ref)
 	if err != nil {
 		return nil, err
 	}
-	repo, err := c.ggcrRepo(r)
+	eps, err := c.endpoints(r)
 	if err != nil {
 		return nil, fmt.Errorf("resolve %s: %w", r, err)
 	}
+	var res *Resolved
+	if _, err := c.tryEndpoints(ctx, r, eps, func(ep endpoint) error {
+		var err error
+		res, err = c.resolveAt(ctx, r, ep)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("resolve %s: %w", r, err)
+	}
+	return res, nil
+}
+
+// resolveAt is Resolve against one endpoint. Its errors do not name r:
+// the caller does, once.
+func (c *Client) resolveAt(ctx context.Context, r reference.Reference, ep endpoint) (*Resolved, error) {
+	repo := ep.repo
 	var gref name.Reference = repo.Tag(r.Tag)
 	if r.Digest != "" {
 		gref = repo.Digest(r.Digest.String())
 	}
 	desc, err := remote.Get(gref, c.remoteOpts(ctx)...)
 	if err != nil {
-		return nil, fmt.Errorf("resolve %s: %w", r, classify(err))
+		return nil, classify(err)
 	}
-	res := &Resolved{Ref: r, Digest: digest.Digest(desc.Digest.String())}
+	res := &Resolved{Ref: r, Registry: ep.String(), Digest: digest.Digest(desc.Digest.String())}
 	mt := string(desc.MediaType)
 	body := desc.Manifest
 	switch mt {
 	case ocispec.MediaTypeImageIndex, image.MediaTypeDockerManifestList:
 		child, err := c.selectPlatform(body, mt)
 		if err != nil {
-			return nil, fmt.Errorf("resolve %s: %w", r, err)
+			return nil, err
 		}
 		cdesc, err := remote.Get(repo.Digest(child.Digest.String()), c.remoteOpts(ctx)...)
 		if err != nil {
-			return nil, fmt.Errorf("resolve %s: platform manifest %s: %w", r, child.Digest, classify(err))
+			return nil, fmt.Errorf("platform manifest %s: %w", child.Digest, classify(err))
 		}
 		mt, body = string(cdesc.MediaType), cdesc.Manifest
 		if mt == "" {
@@ -204,10 +236,10 @@ func (c *Client) Resolve(ctx context.Context, ref string) (*Resolved, error) {
 	case ocispec.MediaTypeImageManifest, image.MediaTypeDockerManifest:
 		res.ManifestDesc = ocispec.Descriptor{MediaType: mt, Digest: res.Digest, Size: int64(len(body))}
 	default:
-		return nil, fmt.Errorf("resolve %s: %w: manifest %s has unsupported media type %q", r, errdefs.ErrInvalid, desc.Digest, mt)
+		return nil, fmt.Errorf("%w: manifest %s has unsupported media type %q", errdefs.ErrInvalid, desc.Digest, mt)
 	}
 	if got := digest.FromBytes(body); got != res.ManifestDesc.Digest {
-		return nil, fmt.Errorf("resolve %s: manifest %s: %w: received bytes hash to %s", r, res.ManifestDesc.Digest, errdefs.ErrDataLoss, got)
+		return nil, fmt.Errorf("manifest %s: %w: received bytes hash to %s", res.ManifestDesc.Digest, errdefs.ErrDataLoss, got)
 	}
 	res.Manifest = body
 	return res, nil
@@ -264,31 +296,40 @@ func (c *Client) Pull(ctx context.Context, ref string, pf progress.Func) (*image
 		tagOrDigest = r.Digest.String()
 	}
 	pf(progress.Event{ID: tagOrDigest, Status: "Pulling from " + r.Path})
-	res, err := c.Resolve(ctx, ref)
-	if err != nil {
-		return nil, fmt.Errorf("pull: %w", err)
-	}
-	before, _ := c.store.Resolve(ctx, r.String())
-	repo, err := c.ggcrRepo(r)
-	if err != nil {
-		return nil, err
-	}
-	blobs, err := c.blobClient(ctx, repo)
+	eps, err := c.endpoints(r)
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", r, err)
 	}
-	names := []string{r.String()}
-	img, err := c.store.Fetch(ctx, image.FetchRequest{
-		ManifestDesc: res.ManifestDesc,
-		Manifest:     res.Manifest,
-		Open:         blobs.open,
-		Register: image.RegisterOptions{
-			Names:       names,
-			RepoDigests: []string{r.WithDigest(res.Digest).String()},
-		},
-		Progress: pf,
-	})
-	if err != nil {
+	before, _ := c.store.Resolve(ctx, r.String())
+	var (
+		res *Resolved
+		img *image.Image
+	)
+	// A mirror's failure at any stage falls through to the next endpoint:
+	// Fetch leaves the store as it was, so the next one starts clean.
+	if _, err := c.tryEndpoints(ctx, r, eps, func(ep endpoint) error {
+		var err error
+		if res, err = c.resolveAt(ctx, r, ep); err != nil {
+			return fmt.Errorf("resolve: %w", err)
+		}
+		blobs, err := c.blobClient(ctx, ep.repo)
+		if err != nil {
+			return err
+		}
+		// Whoever served it, the image is named as asked (docker.io/...),
+		// never by the mirror's host.
+		img, err = c.store.Fetch(ctx, image.FetchRequest{
+			ManifestDesc: res.ManifestDesc,
+			Manifest:     res.Manifest,
+			Open:         blobs.open,
+			Register: image.RegisterOptions{
+				Names:       []string{r.String()},
+				RepoDigests: []string{r.WithDigest(res.Digest).String()},
+			},
+			Progress: pf,
+		})
+		return err
+	}); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", r, err)
 	}
 	pf(progress.Event{Status: "Digest: " + res.Digest.String()})

@@ -149,7 +149,9 @@ func (r *Runtime) create(ctx context.Context, o CreateOptions) (c *Container, pr
 	cgs := cg.State()
 	st.Cgroup = &cgs
 
-	sc, scProg, err := compileSeccomp(s)
+	_, sspan := trace.Start(ctx, "runtime.seccomp.compile")
+	sc, scProg, err := compileSeccomp(s, r.Root)
+	sspan.End(err)
 	if err != nil {
 		return c, nil, err
 	}
@@ -208,7 +210,9 @@ func (r *Runtime) create(ctx context.Context, o CreateOptions) (c *Container, pr
 		}
 		return json.Marshal(hs)
 	}
+	_, xspan := trace.Start(ctx, "runtime.nsexec.seal")
 	self, err := nsexec.SealedSelf()
+	xspan.End(err)
 	if err != nil {
 		return c, nil, err
 	}

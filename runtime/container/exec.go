@@ -98,7 +98,7 @@ func (c *Container) Exec(ctx context.Context, o ExecOptions) (code int, err erro
 	if err != nil {
 		return -1, err
 	}
-	sc, scProg, err := compileSeccomp(cfg)
+	sc, scProg, err := compileSeccomp(cfg, c.rt.Root)
 	if err != nil {
 		return -1, err
 	}

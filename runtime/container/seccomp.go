@@ -3,21 +3,23 @@ package container
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/hako-project/hako/runtime/lsm"
 	"github.com/hako-project/hako/runtime/process"
 	"github.com/hako-project/hako/runtime/seccomp"
+	"github.com/hako-project/hako/runtime/state"
 )
 
 // compileSeccomp turns linux.seccomp into the filter the init loads, and
 // returns the compiled program for the notify hand-off.
-func compileSeccomp(s *specs.Spec) (*process.Seccomp, *seccomp.Program, error) {
+func compileSeccomp(s *specs.Spec, root string) (*process.Seccomp, *seccomp.Program, error) {
 	if s.Linux == nil || s.Linux.Seccomp == nil {
 		return nil, nil, nil
 	}
-	prog, err := seccomp.Compile(s.Linux.Seccomp)
+	prog, err := seccomp.CompileCached(s.Linux.Seccomp, filepath.Join(root, state.CacheDir))
 	if err != nil {
 		return nil, nil, err
 	}

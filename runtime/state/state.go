@@ -161,6 +161,10 @@ func (d Dir) Lock() (*os.File, error) {
 	return f, nil
 }
 
+// CacheDir is the directory under the state root that keeps compiled
+// seccomp filters; its '@' can be in no container ID.
+const CacheDir = "@seccomp"
+
 // List returns the IDs of all containers under root, sorted.
 func List(root string) ([]string, error) {
 	ents, err := os.ReadDir(root)
@@ -172,7 +176,9 @@ func List(root string) ([]string, error) {
 	}
 	var ids []string
 	for _, e := range ents {
-		if e.IsDir() {
+		// Names with '@' are the runtime's own (the seccomp cache), never
+		// container IDs.
+		if e.IsDir() && !strings.Contains(e.Name(), "@") {
 			ids = append(ids, e.Name())
 		}
 	}

@@ -124,12 +124,21 @@ func startProcess(ctx context.Context, m *Monitor, p *process, s startSpec, run 
 	var consoleLn *net.UnixListener
 	var consolePath string
 	if s.terminal {
-		consolePath = m.nextFile("c", ".sock")
-		var err error
-		if consoleLn, err = net.ListenUnix("unix", &net.UnixAddr{Name: consolePath, Net: "unix"}); err != nil {
+		file := m.nextFile("c", ".sock")
+		name, release, err := proto.SocketPath(file)
+		if err != nil {
 			return fmt.Errorf("console socket: %w", err)
 		}
-		defer consoleLn.Close() // removes the socket file too
+		// The runtime dials name, which may go through our descriptor of
+		// the directory: keep it open until the runtime is done.
+		defer release()
+		if consoleLn, err = net.ListenUnix("unix", &net.UnixAddr{Name: name, Net: "unix"}); err != nil {
+			return fmt.Errorf("console socket: %w", err)
+		}
+		consoleLn.SetUnlinkOnClose(false)
+		defer os.Remove(file)
+		defer consoleLn.Close()
+		consolePath = name
 	} else {
 		var err error
 		if p.io, child, err = newPipeStdio(m.bufs, m.log, s.stdin, s.stdout, s.stderr, s.once); err != nil {

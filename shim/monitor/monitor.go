@@ -152,8 +152,8 @@ func (m *Monitor) setup() error {
 		return fmt.Errorf("write shim pid: %w", err)
 	}
 	sock := filepath.Join(m.dir, proto.SocketFile)
-	if m.ln, err = net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"}); err != nil {
-		return fmt.Errorf("listen on %s: %w", sock, err)
+	if m.ln, err = proto.Listen(sock); err != nil {
+		return err
 	}
 	return nil
 }
@@ -356,6 +356,7 @@ func (m *Monitor) teardown() {
 func (m *Monitor) exit() {
 	close(m.quit)
 	m.ln.Close()
+	os.Remove(filepath.Join(m.dir, proto.SocketFile))
 }
 
 // waitInit waits up to d for the init's exit to be recorded.

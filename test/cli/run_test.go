@@ -190,7 +190,14 @@ func TestDetachKeys(t *testing.T) {
 		_ = out
 	}
 	s.compare(t, n, "", []string{"inspect", "-f", "{{.State.Running}}", "{}"})
-	s.compare(t, n, "", []string{"run", "--detach-keys", "ctrl-", testImage})
+	// Both CLIs create (and docker's starts) the container before the bad
+	// keys are refused: remove those too.
+	t.Cleanup(func() {
+		if ids := strings.Fields(s.run(s.docker, "", "ps", "-aq", "--filter", "label=suite=badkeys").out); len(ids) > 0 {
+			s.run(s.docker, "", append([]string{"rm", "-f"}, ids...)...)
+		}
+	})
+	s.compare(t, n, "", []string{"run", "-l", "suite=badkeys", "--detach-keys", "ctrl-", testImage})
 }
 
 // TestSignalProxy: a signal to the CLI reaches the container (no tty).

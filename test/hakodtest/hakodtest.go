@@ -139,7 +139,7 @@ func Start(t testing.TB, args ...string) *Daemon {
 func (d *Daemon) Restart() {
 	d.t.Helper()
 	args := append([]string{"-H", d.Host, "--data-root", d.DataRoot, "--exec-root", d.ExecRoot,
-		"--pidfile", filepath.Join(d.Dir, "hakod.pid"), "--cri-socket", "", "--log-level", "debug"}, d.Args...)
+		"--pidfile", filepath.Join(d.Dir, "hakod.pid"), "--log-level", "debug"}, d.Args...)
 	cmd := exec.Command(d.Bin.Hakod, args...)
 	d.logMu.Lock()
 	if d.log == nil {

@@ -1,0 +1,447 @@
+#!/usr/bin/env bash
+# Compares hakod with Debian's dockerd (20.10, its own managed containerd,
+# runc) in ONE invocation: both daemons on private sockets and roots under a
+# temporary directory, the same busybox image in both, the operations timed
+# with the same client, interleaved iteration by iteration; then the memory
+# of 50 idle containers on each daemon in turn. See bench/engine/README.md.
+#
+#   bench/engine/run.sh
+#
+# Environment:
+#   ITERATIONS   measured iterations per operation and variant (default 20)
+#   WARMUP       unmeasured iterations before them, interleaved alike (default 3)
+#   CONTAINERS   idle containers per daemon for the memory figures (default 50)
+#   TRACES       after the timings, run `hako run --rm --trace IMG true` this
+#                many times and keep the span trees (default 0)
+#   LOGDIR       keep the daemons' logs, raw samples (microseconds, one per
+#                line) and traces here (default: in the temp dir, removed)
+#
+# Exit status: 0 when every command succeeded and nothing was left behind,
+# 1 when a command failed or the clean-up found a leak, 2 for a bad set-up.
+set -euo pipefail
+export LC_ALL=C # EPOCHREALTIME with a '.'
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+
+N=${ITERATIONS:-20}
+W=${WARMUP:-3}
+NCTR=${CONTAINERS:-50}
+TRACES=${TRACES:-0}
+for v in "$N" "$W" "$NCTR" "$TRACES"; do
+	[[ $v =~ ^[0-9]+$ ]] || { echo "$0: ITERATIONS, WARMUP, CONTAINERS and TRACES must be numbers" >&2; exit 2; }
+done
+if [ "$N" -eq 0 ] || [ "$NCTR" -eq 0 ]; then
+	echo "$0: ITERATIONS and CONTAINERS must be > 0" >&2
+	exit 2
+fi
+
+[ "$(id -u)" = 0 ] || { echo "$0: needs root (daemons, containers)" >&2; exit 2; }
+for b in hakod hako-shim hako-runtime hako; do
+	[ -x "$repo/bin/$b" ] || { echo "$0: $repo/bin/$b missing: run make build" >&2; exit 2; }
+done
+for c in dockerd containerd containerd-shim-runc-v2 runc docker; do
+	command -v "$c" >/dev/null || { echo "$0: $c missing (apt-get install docker.io; docker CLI)" >&2; exit 2; }
+done
+[ -x /bin/busybox ] || { echo "$0: /bin/busybox missing: apt-get install busybox-static" >&2; exit 2; }
+
+# Short: dockerd's containerd puts its sockets under the exec root and a
+# unix socket path has to fit in 108 bytes.
+T=$(mktemp -d /tmp/hkb.XXXXXX)
+chmod 711 "$T"
+TAG=hkb$$
+CGP=hakobench-$TAG # our cgroups: /$CGP-hako/... and /$CGP-docker/... in every hierarchy
+IMG=hako.local/busybox:latest
+keep_logs=${LOGDIR:+1}
+LOGDIR=${LOGDIR:-$T/logs}
+mkdir -p "$LOGDIR" "$T/bin" "$T/docker-cli"
+S=$LOGDIR/samples
+rm -rf "$S"
+mkdir -p "$S"
+export TMPDIR=$T/tmp
+mkdir -p "$TMPDIR"
+
+# The client environment: no user config or context, no inherited host.
+unset DOCKER_HOST DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH HAKO_HOST
+export DOCKER_CONFIG=$T/docker-cli DOCKER_CLI_HINTS=false
+HAKO_SOCK=$T/hako.sock
+DOCKER_SOCK=$T/docker.sock
+DH=(docker -H "unix://$DOCKER_SOCK") # docker CLI -> dockerd
+HH=(docker -H "unix://$HAKO_SOCK")   # docker CLI -> hakod
+KH=("$T/bin/hako" -H "unix://$HAKO_SOCK") # hako CLI -> hakod
+
+links_before=$(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sort)
+
+# ---------------------------------------------------------------- clean-up
+
+# pids_of_ours: processes started from our copies of the binaries, whose
+# command line names our temp dir, or that live in one of our cgroups.
+pids_of_ours() {
+	local p c e f
+	for p in /proc/[0-9]*; do
+		p=${p#/proc/}
+		[ "$p" = $$ ] && continue
+		e=$(readlink "/proc/$p/exe" 2>/dev/null) || e=
+		c=$(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline") || c=
+		if [[ $e == "$T/"* || $c == *"$T/"* ]]; then echo "$p"; fi
+	done
+	for f in /sys/fs/cgroup/*/"$CGP"-*; do
+		[ -d "$f" ] || continue
+		find "$f" -name cgroup.procs -exec cat {} + 2>/dev/null
+	done
+}
+
+waitfor() { # waitfor SECS CMD...: polls CMD every 0.1 s until it succeeds
+	local end=$((SECONDS + $1))
+	shift
+	while ! "$@" >/dev/null 2>&1; do
+		[ $SECONDS -lt $end ] || return 1
+		sleep 0.1
+	done
+}
+
+# stop_pid PID EXE: TERM (KILL after 20 s) a daemon we started, once its
+# executable is checked to be our copy.
+stop_pid() {
+	local pid=$1 exe=$2
+	[ -n "$pid" ] && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$exe" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || return 0
+	waitfor 20 sh -c "! kill -0 $pid" || kill -KILL "$pid" 2>/dev/null || true
+	waitfor 5 sh -c "! kill -0 $pid" || true
+}
+
+# A containerd 1.6 shim listens on /run/containerd/s/<sha256 of
+# "<containerd address>/<namespace>/<container id>">, whatever containerd's
+# state dir; SHIM_SOCKETS collects the names of ours.
+SHIM_SOCKETS=()
+note_docker_shims() {
+	local id
+	for id in $(timeout 30 "${DH[@]}" ps -aq --no-trunc 2>/dev/null); do
+		SHIM_SOCKETS+=("/run/containerd/s/$(printf '%s' "$T/docker-exec/containerd/containerd.sock/moby/$id" | sha256sum | cut -d' ' -f1)")
+	done
+}
+
+rm_all() { # rm_all CLI...: removes every container of that daemon
+	local ids
+	ids=$(timeout 30 "$@" ps -aq 2>/dev/null) || return 0
+	# shellcheck disable=SC2086 # one argument per ID
+	[ -z "$ids" ] || timeout 120 "$@" rm -f $ids >/dev/null 2>&1 || true
+}
+
+HAKOD_PID=''
+DOCKERD_PID=''
+cleaned=
+leaks=
+cleanup() {
+	[ -z "$cleaned" ] || return 0
+	cleaned=1
+	set +e
+	trap '' INT TERM
+	if [ -S "$DOCKER_SOCK" ]; then
+		note_docker_shims
+		rm_all "${DH[@]}"
+	fi
+	[ -S "$HAKO_SOCK" ] && rm_all "${HH[@]}"
+	stop_pid "$DOCKERD_PID" "$T/bin/dockerd" # stops its managed containerd too
+	stop_pid "$HAKOD_PID" "$T/bin/hakod"
+	local p pass d s left links
+	for pass in TERM KILL; do
+		for p in $(pids_of_ours | sort -u); do kill -"$pass" "$p" 2>/dev/null; done
+		for _ in $(seq 50); do
+			[ -n "$(pids_of_ours)" ] || break
+			sleep 0.1
+		done
+	done
+	# Mounts under our dir, deepest first.
+	awk -v t="$T/" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo | sort -r | while read -r m; do
+		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+	done
+	# Our cgroups, leaves first (a cgroup with tasks cannot go: retry).
+	for _ in 1 2 3; do
+		for d in /sys/fs/cgroup/*/"$CGP"-*; do
+			[ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+		done
+		compgen -G "/sys/fs/cgroup/*/$CGP-*" >/dev/null || break
+		sleep 1
+	done
+	for s in "${SHIM_SOCKETS[@]}"; do
+		[ -S "$s" ] || continue
+		grep -q " $s\$" /proc/net/unix || rm -f "$s" # only when nothing listens on it
+	done
+	left=$(pids_of_ours | sort -u | tr '\n' ' ')
+	[ -z "$left" ] || leaks+="processes: $left; "
+	left=$(awk -v t="$T/" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo | tr '\n' ' ')
+	[ -z "$left" ] || leaks+="mounts: $left; "
+	left=$(compgen -G "/sys/fs/cgroup/*/$CGP-*" | tr '\n' ' ')
+	[ -z "$left" ] || leaks+="cgroups: $left; "
+	left=$(for s in "${SHIM_SOCKETS[@]}"; do [ ! -e "$s" ] || echo "$s"; done | tr '\n' ' ')
+	[ -z "$left" ] || leaks+="shim sockets: $left; "
+	links=$(comm -13 <(echo "$links_before") <(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sort) | grep -E '^(docker|br-|veth)' | tr '\n' ' ')
+	[ -z "$links" ] || leaks+="links: $links; "
+	if [ -z "$(awk -v t="$T/" 'index($5, t) == 1' /proc/self/mountinfo)" ]; then
+		rm -rf "$T" 2>/dev/null
+	fi
+	[ ! -e "$T" ] || leaks+="temp dir $T remains; "
+}
+
+on_exit() {
+	local rc=$?
+	cleanup
+	if [ -n "$leaks" ]; then
+		echo "LEAK after clean-up: $leaks" >&2
+		[ "$rc" != 0 ] || rc=1
+	else
+		echo "cleanup: containers, daemons, shims, mounts, cgroups and $T removed; nothing left behind"
+	fi
+	[ -z "$keep_logs" ] || echo "logs and samples kept in $LOGDIR"
+	exit "$rc"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+die() {
+	echo "$0: $*" >&2
+	exit 1
+}
+
+# ---------------------------------------------------------------- daemons
+
+# Private copies of every binary whose memory is measured: PSS divides a
+# file's pages among every process that maps them, and other hakods or
+# dockerds on the machine would otherwise share (and halve) our text pages.
+cp "$repo"/bin/hakod "$repo"/bin/hako-shim "$repo"/bin/hako-runtime "$repo"/bin/hako "$T/bin/"
+[ ! -x "$repo/bin/hako-init" ] || cp "$repo/bin/hako-init" "$T/bin/"
+for b in dockerd containerd containerd-shim-runc-v2 runc; do cp "$(command -v "$b")" "$T/bin/"; done
+
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "host: kernel $(uname -r), $(nproc) CPUs, load average $load_start (1, 5, 15 min) at start"
+echo "hakod: $("$T/bin/hakod" --version 2>/dev/null | head -1) (bin/ of $repo, built $(date -r "$repo/bin/hakod" '+%F %T'))"
+echo "dockerd: $("$T/bin/dockerd" --version | head -1); containerd $("$T/bin/containerd" --version | awk '{print $3}'); runc $("$T/bin/runc" --version | awk 'NR==1{print $3}')"
+echo "client: $(docker --version)"
+
+# setsid: a Ctrl-C reaches this script, whose clean-up then stops the
+# daemons in order, not the daemons themselves. --cri-socket= where hakod
+# has it: its default (/run/hako/cri.sock) is shared by every hakod on the
+# machine.
+hakod_extra=()
+if "$T/bin/hakod" --help 2>&1 | grep -q -- '--cri-socket'; then hakod_extra+=(--cri-socket=); fi
+setsid "$T/bin/hakod" -H "unix://$HAKO_SOCK" --data-root "$T/hako-data" --exec-root "$T/hako-run" \
+	--pidfile "$T/hakod.pid" "${hakod_extra[@]}" >"$LOGDIR/hakod.log" 2>&1 </dev/null &
+HAKOD_PID=$!
+# No --containerd: dockerd 20.10 starts its own containerd under
+# --exec-root. No bridge, iptables, masquerading or ip_forward change: the
+# host's networking is left alone. --config-file: not /etc/docker/daemon.json.
+echo '{}' >"$T/daemon.json"
+PATH="$T/bin:$PATH" setsid "$T/bin/dockerd" --config-file "$T/daemon.json" -H "unix://$DOCKER_SOCK" \
+	--data-root "$T/docker-data" --exec-root "$T/docker-exec" --pidfile "$T/dockerd.pid" \
+	--bridge none --iptables=false --ip-masq=false --ip-forward=false --userland-proxy=false \
+	--exec-opt native.cgroupdriver=cgroupfs --cgroup-parent "/$CGP-docker" \
+	>"$LOGDIR/dockerd.log" 2>&1 </dev/null &
+DOCKERD_PID=$!
+waitfor 30 "${HH[@]}" version || die "hakod did not come up: $(tail -5 "$LOGDIR/hakod.log")"
+waitfor 60 "${DH[@]}" version || die "dockerd did not come up: $(tail -5 "$LOGDIR/dockerd.log")"
+[ "$(cat "$T/hakod.pid")" = "$HAKOD_PID" ] || die "hakod's pidfile does not name the process started"
+[ "$(cat "$T/dockerd.pid")" = "$DOCKERD_PID" ] || die "dockerd's pidfile does not name the process started"
+
+pids_by_exe() { # pids_by_exe PATH: processes running that executable
+	local p
+	for p in /proc/[0-9]*; do
+		[ "$(readlink "$p/exe" 2>/dev/null)" = "$1" ] && echo "${p#/proc/}"
+	done
+	return 0
+}
+CONTAINERD_PID=$(pids_by_exe "$T/bin/containerd")
+[ "$(wc -w <<<"$CONTAINERD_PID")" = 1 ] ||
+	die "dockerd's managed containerd not found (running $T/bin/containerd)"
+[ "$(awk '{print $4}' "/proc/$CONTAINERD_PID/stat")" = "$DOCKERD_PID" ] || die "containerd $CONTAINERD_PID is not dockerd's child"
+
+# ---------------------------------------------------------------- the image
+
+# hakod builds its offline default image from /bin/busybox; the very same
+# image (docker save layout) is loaded into dockerd.
+"${KH[@]}" pull hako.local/busybox >"$LOGDIR/pull.log" 2>&1 || die "hako pull: $(cat "$LOGDIR/pull.log")"
+"${KH[@]}" save -o "$T/image.tar" "$IMG" 2>"$T/err" || die "hako save: $(cat "$T/err")"
+"${DH[@]}" load -i "$T/image.tar" >"$LOGDIR/load.log" 2>&1 || die "docker load: $(cat "$LOGDIR/load.log")"
+hid=$("${HH[@]}" image inspect -f '{{.Id}}' "$IMG")
+did=$("${DH[@]}" image inspect -f '{{.Id}}' "$IMG")
+[ "$hid" = "$did" ] || die "image IDs differ: hakod $hid, dockerd $did"
+echo "image: $IMG ${hid:0:19}, the same ID in both daemons"
+
+# ---------------------------------------------------------------- timings
+
+# Variants: the docker CLI against each daemon (only the daemon differs),
+# and the hako CLI against hakod.
+VARIANTS=(dd dh kh)
+declare -A DAEMON=([dd]=docker [dh]=hako [kh]=hako)
+cli() { # cli VARIANT: sets CLI to the client command of VARIANT
+	case $1 in
+	dd) CLI=("${DH[@]}") ;;
+	dh) CLI=("${HH[@]}") ;;
+	kh) CLI=("${KH[@]}") ;;
+	esac
+}
+
+# timed FILE CMD...: runs CMD (output discarded) and appends its wall time
+# in microseconds to FILE (none for warm-ups). EPOCHREALTIME: no fork.
+timed() {
+	local f=$1 t0 t1
+	shift
+	t0=$EPOCHREALTIME
+	if ! "$@" >/dev/null 2>"$T/err" </dev/null; then
+		echo "FAILED: $*" >&2
+		cat "$T/err" >&2
+		exit 1
+	fi
+	t1=$EPOCHREALTIME
+	[ -z "$f" ] || echo $((${t1/./} - ${t0/./})) >>"$f"
+}
+
+# The long-running containers exec and ps work on, one per daemon.
+"${DH[@]}" run -d --name hkb-exec --network none --cgroup-parent "/$CGP-docker" "$IMG" sleep 100000 >/dev/null
+"${HH[@]}" run -d --name hkb-exec --network none --cgroup-parent "/$CGP-hako" "$IMG" sleep 100000 >/dev/null
+
+OPS=(run runnone exec ps)
+declare -A OPNAME=([run]="run --rm IMG true" [runnone]="run --rm --network none IMG true" [exec]="exec CTR true" [ps]="ps")
+declare -A TARGET=([run]=0.10 [runnone]=0.10 [exec]=0.30 [ps]='')
+op_args() { # op_args OP DAEMON: sets ARGS to the command's arguments
+	case $1 in
+	run) ARGS=(run --rm --cgroup-parent "/$CGP-$2" "$IMG" true) ;;
+	runnone) ARGS=(run --rm --network none --cgroup-parent "/$CGP-$2" "$IMG" true) ;;
+	exec) ARGS=(exec hkb-exec true) ;;
+	ps) ARGS=(ps) ;;
+	esac
+}
+
+declare -A LOAD
+echo "timing: $N measured iterations after $W warm-ups per operation and variant; in every"
+echo "iteration the three variants run in turn, the order reversed every other iteration"
+for op in "${OPS[@]}"; do
+	for ((i = 0; i < W + N; i++)); do
+		order=("${VARIANTS[@]}")
+		((i % 2 == 0)) || order=(kh dh dd)
+		for v in "${order[@]}"; do
+			cli "$v"
+			op_args "$op" "${DAEMON[$v]}"
+			f=
+			((i < W)) || f=$S/$op.$v
+			timed "$f" "${CLI[@]}" "${ARGS[@]}"
+		done
+	done
+	LOAD[$op]=$(cut -d' ' -f1 /proc/loadavg)
+done
+
+# q FILE P: the P-quantile of the samples in FILE (linear interpolation
+# between ranks), in microseconds.
+q() {
+	sort -n "$1" | awk -v p="$2" '{ a[NR] = $1 }
+		END { r = p * (NR - 1) + 1; lo = int(r); hi = lo < NR ? lo + 1 : lo; printf "%d", a[lo] + (a[hi] - a[lo]) * (r - lo) }'
+}
+ms() { awk -v u="$1" 'BEGIN { printf "%.1f", u / 1000 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+load_timing=$(cut -d' ' -f1-3 /proc/loadavg)
+echo
+printf '%-34s %-21s %-21s %-21s %9s %9s  %-14s %s\n' "wall time (ms), median / p90" "docker CLI->dockerd" "docker CLI->hakod" "hako CLI->hakod" "hakod/" "hako/" "target" "load"
+printf '%-34s %-21s %-21s %-21s %9s %9s  %-14s %s\n' "" "" "" "" "dockerd" "docker" "(hako/docker)" "(1 min)"
+declare -A MED
+summary=()
+for op in "${OPS[@]}"; do
+	line=$(printf '%-34s' "${OPNAME[$op]}")
+	for v in "${VARIANTS[@]}"; do
+		MED[$op.$v]=$(q "$S/$op.$v" 0.5)
+		line+=$(printf ' %-21s' "$(ms "${MED[$op.$v]}") / $(ms "$(q "$S/$op.$v" 0.9)")")
+	done
+	same=$(ratio "${MED[$op.dh]}" "${MED[$op.dd]}")
+	own=$(ratio "${MED[$op.kh]}" "${MED[$op.dd]}")
+	t=${TARGET[$op]}
+	verdict=
+	if [ -n "$t" ]; then
+		if awk -v r="$own" -v t="$t" 'BEGIN { exit !(r <= t) }'; then verdict="<=$t met"; else verdict="<=$t missed"; fi
+	fi
+	printf '%s %9s %9s  %-14s %s\n' "$line" "$same" "$own" "${verdict:--}" "${LOAD[$op]}"
+	summary+=("$(printf '%-34s hako %6.3fs  docker %6.3fs  ratio %s (hakod/dockerd with the docker CLI %s)%s' "${OPNAME[$op]}" \
+		"$(awk -v u="${MED[$op.kh]}" 'BEGIN { print u / 1e6 }')" "$(awk -v u="${MED[$op.dd]}" 'BEGIN { print u / 1e6 }')" \
+		"$own" "$same" "${t:+ (target <=$t: ${verdict##* })}")")
+done
+echo
+echo "medians; hako = hako CLI -> hakod, docker = docker CLI -> dockerd:"
+printf '  %s\n' "${summary[@]}"
+echo "load average after the timings: $load_timing"
+
+if [ "$TRACES" -gt 0 ]; then
+	for ((i = 1; i <= TRACES; i++)); do
+		"${KH[@]}" run --rm --trace --cgroup-parent "/$CGP-hako" "$IMG" true >/dev/null 2>"$LOGDIR/trace-$i.txt" </dev/null ||
+			die "traced run failed: $(cat "$LOGDIR/trace-$i.txt")"
+	done
+	echo "span trees of $TRACES traced runs (hako run --rm --trace IMG true): $LOGDIR/trace-*.txt"
+	[ -n "$keep_logs" ] || cat "$LOGDIR"/trace-*.txt
+fi
+
+# ---------------------------------------------------------------- memory
+
+note_docker_shims
+rm_all "${DH[@]}"
+rm_all "${HH[@]}"
+
+# mem PID...: "PSS RSS" in KiB summed over the processes (smaps_rollup).
+mem() {
+	local p
+	for p in "$@"; do cat "/proc/$p/smaps_rollup"; done |
+		awk '$1 == "Pss:" { p += $2 } $1 == "Rss:" { r += $2 } END { printf "%d %d\n", p, r }'
+}
+
+# memory NAME SHIM_EXE DAEMON_PID...: CONTAINERS idle containers on one
+# daemon; sets the M_* figures of NAME (KiB).
+declare -A M
+memory() {
+	local name=$1 shim=$2 cl
+	shift 2
+	local daemons=("$@") before after shims sp sr t0 t1
+	if [ "$name" = hako ]; then cl=("${HH[@]}"); else cl=("${DH[@]}"); fi
+	# Warm-up: the run -d and rm -f paths once, so that first use is not
+	# counted as the containers' cost.
+	"${cl[@]}" run -d --name hkb-warm --network none --cgroup-parent "/$CGP-$name" "$IMG" sleep 100000 >/dev/null
+	"${cl[@]}" rm -f hkb-warm >/dev/null
+	sleep 2
+	[ -z "$(pids_by_exe "$shim")" ] || die "$name: shims running before the idle containers start"
+	read -r before _ < <(mem "${daemons[@]}")
+	t0=$EPOCHREALTIME
+	for ((i = 0; i < NCTR; i++)); do
+		"${cl[@]}" run -d --name "hkb-idle-$i" --network none --cgroup-parent "/$CGP-$name" "$IMG" sleep 100000 >/dev/null 2>"$T/err" </dev/null ||
+			die "$name: run -d: $(cat "$T/err")"
+	done
+	t1=$EPOCHREALTIME
+	sleep 3
+	mapfile -t shims < <(pids_by_exe "$shim")
+	[ "${#shims[@]}" = "$NCTR" ] || die "$name: ${#shims[@]} shims for $NCTR containers"
+	read -r after _ < <(mem "${daemons[@]}")
+	read -r sp sr < <(mem "${shims[@]}")
+	M[$name.before]=$before M[$name.after]=$after M[$name.shimpss]=$sp M[$name.shimrss]=$sr
+	M[$name.startus]=$((${t1/./} - ${t0/./}))
+	[ "$name" != docker ] || note_docker_shims
+	rm_all "${cl[@]}"
+}
+
+memory hako "$T/bin/hako-shim" "$HAKOD_PID"
+memory docker "$T/bin/containerd-shim-runc-v2" "$DOCKERD_PID" "$CONTAINERD_PID"
+
+kib() { awk -v k="$1" -v n="$2" 'BEGIN { printf "%.0f KiB", k / n }'; }
+echo
+echo "memory: $NCTR idle containers (run -d --network none IMG sleep 100000) on each daemon in turn;"
+echo "PSS from /proc/PID/smaps_rollup; daemons = hakod, or dockerd + containerd"
+printf '%-8s %15s %15s %16s %15s %15s %15s %14s\n' "" "daemons before" "daemons after" "daemon growth" "shim PSS" "shim RSS" "total PSS" "$NCTR x run -d"
+printf '%-8s %15s %15s %16s %15s %15s %15s %14s\n' "" "" "" "per container" "per container" "per container" "per container" "(sequential)"
+for d in hako docker; do
+	growth=$((M[$d.after] - M[$d.before]))
+	M[$d.total]=$((growth + M[$d.shimpss]))
+	printf '%-8s %15s %15s %16s %15s %15s %15s %14s\n' "$d" "${M[$d.before]} KiB" "${M[$d.after]} KiB" "$(kib "$growth" "$NCTR")" \
+		"$(kib "${M[$d.shimpss]}" "$NCTR")" "$(kib "${M[$d.shimrss]}" "$NCTR")" "$(kib "${M[$d.total]}" "$NCTR")" \
+		"$(awk -v u="${M[$d.startus]}" 'BEGIN { printf "%.2f s", u / 1e6 }')"
+done
+per=$(awk -v k="${M[hako.total]}" -v n="$NCTR" 'BEGIN { printf "%.2f", k / n / 1024 }')
+if awk -v p="$per" 'BEGIN { exit !(p <= 1) }'; then verdict=met; else verdict=missed; fi
+echo "  per idle container: hako $per MiB, docker $(awk -v k="${M[docker.total]}" -v n="$NCTR" 'BEGIN { printf "%.2f", k / n / 1024 }') MiB," \
+	"ratio $(ratio "${M[hako.total]}" "${M[docker.total]}") (target <= 1 MiB: $verdict)"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
