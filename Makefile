@@ -23,6 +23,7 @@ help:
 	@echo "make unit        unit tests (no root needed)"
 	@echo "make gotest      every Go test, integration included (root: real containers)"
 	@echo "make validation  the OCI runtime-tools validation suite against bin/hako-runtime"
+	@echo "make critest     critest (cri-tools) against hakod's CRI, offline"
 	@echo "make bench-runtime  hako-runtime vs runc vs crun"
 
 build: $(addprefix bin/,$(BINARIES))
@@ -44,7 +45,7 @@ demo: deps build
 demo-runtime: deps build
 	./scripts/demo-runtime.sh
 
-test: deps build lint gotest validation clitest-hakod peers
+test: deps build lint gotest validation clitest-hakod peers critest
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: files above need formatting'; exit 1; }
@@ -67,6 +68,16 @@ validation: build
 # its own (gotest runs the same suite against a dockerd).
 clitest-hakod: build
 	./test/cli/hakod.sh
+
+# critest (cri-tools v1.37.0) against hakod's CRI, offline: images built
+# locally and served from a registry on loopback (test/critest/README.md).
+.PHONY: critest bench-cri
+critest: build
+	./test/critest/run.sh $(CURDIR)/bin
+
+# critest -benchmark against hakod and containerd 1.6 side by side.
+bench-cri: build
+	./bench/cri/run.sh $(CURDIR)/bin
 
 # dockerd, containerd and podman drive hako-runtime (and runc as control).
 peers: build

@@ -19,7 +19,9 @@ import (
 	"github.com/hako-project/hako/cli/command"
 	"github.com/hako-project/hako/cli/command/container"
 	"github.com/hako-project/hako/cli/command/image"
+	"github.com/hako-project/hako/cli/command/network"
 	"github.com/hako-project/hako/cli/command/system"
+	"github.com/hako-project/hako/cli/command/volume"
 	"github.com/hako-project/hako/cli/streams"
 	"github.com/spf13/cobra"
 )
@@ -179,23 +181,40 @@ func NewRootCommand(c *command.Cli, g *globalFlags) *cobra.Command {
 		image.NewPullCommand, image.NewPushCommand, image.NewImagesCommand, image.NewRmiCommand,
 		image.NewTagCommand, image.NewImportCommand, image.NewSaveCommand, image.NewLoadCommand,
 		system.NewInfoCommand, system.NewVersionCommand, system.NewInspectCommand,
+		container.NewStatsCommand, container.NewTopCommand, container.NewCpCommand, container.NewDiffCommand,
+		container.NewCommitCommand, container.NewExportCommand, container.NewUpdateCommand,
 	}
 	for _, mk := range top {
 		root.AddCommand(setup(mk(c)))
 	}
 	root.AddCommand(management(c, "container", "Manage containers", map[string]func(*command.Cli) *cobra.Command{
 		"attach": container.NewAttachCommand, "create": container.NewCreateCommand, "exec": container.NewExecCommand,
-		"kill": container.NewKillCommand, "logs": container.NewLogsCommand, "ls": container.NewPsCommand,
+		"kill": container.NewKillCommand, "logs": container.NewLogsCommand, "ls": container.NewPsCommand, "port": container.NewPortCommand,
 		"restart": container.NewRestartCommand, "rm": container.NewRmCommand, "run": container.NewRunCommand,
 		"start": container.NewStartCommand, "stop": container.NewStopCommand, "wait": container.NewWaitCommand,
+		"stats": container.NewStatsCommand, "top": container.NewTopCommand, "cp": container.NewCpCommand,
+		"diff": container.NewDiffCommand, "commit": container.NewCommitCommand, "export": container.NewExportCommand,
+		"update": container.NewUpdateCommand, "prune": container.NewPruneCommand,
 	}))
 	root.AddCommand(management(c, "image", "Manage images", map[string]func(*command.Cli) *cobra.Command{
 		"import": image.NewImportCommand, "load": image.NewLoadCommand, "ls": image.NewImagesCommand,
 		"pull": image.NewPullCommand, "push": image.NewPushCommand, "rm": image.NewRmiCommand,
-		"save": image.NewSaveCommand, "tag": image.NewTagCommand,
+		"save": image.NewSaveCommand, "tag": image.NewTagCommand, "prune": image.NewPruneCommand,
 	}))
 	root.AddCommand(management(c, "system", "Manage the daemon", map[string]func(*command.Cli) *cobra.Command{
-		"info": system.NewInfoCommand,
+		"info": system.NewInfoCommand, "df": system.NewDfCommand, "prune": system.NewPruneCommand,
+	}))
+	vol := management(c, "volume", "Manage volumes", map[string]func(*command.Cli) *cobra.Command{
+		"create": volume.NewCreateCommand, "inspect": volume.NewInspectCommand, "ls": volume.NewListCommand,
+		"prune": volume.NewPruneCommand, "rm": volume.NewRemoveCommand,
+	})
+	vol.Use = "volume COMMAND" // docker's usage line for this group (not for image or container)
+	root.AddCommand(vol)
+	root.AddCommand(setup(container.NewPortCommand(c)))
+	root.AddCommand(management(c, "network", "Manage networks", map[string]func(*command.Cli) *cobra.Command{
+		"connect": network.NewConnectCommand, "create": network.NewCreateCommand, "disconnect": network.NewDisconnectCommand,
+		"inspect": network.NewInspectCommand, "ls": network.NewListCommand, "prune": network.NewPruneCommand,
+		"rm": network.NewRemoveCommand,
 	}))
 	return root
 }

@@ -79,6 +79,10 @@ type Container struct {
 	changed chan struct{}    // closed and replaced on every state change
 	monitor chan struct{}    // closed when the monitor ends
 	attach  []*pendingAttach // attaches waiting for the start
+	// fsMu is held while the container's filesystem is mounted by a start
+	// or by a copy, export or archive of a stopped container (rootfs.go),
+	// so its overlay upper dir is never mounted twice at once.
+	fsMu sync.Mutex
 }
 
 // Dir is the container's directory under the data root.
@@ -259,6 +263,9 @@ func (e *Engine) Rename(ref, newName string) error {
 	if err := e.save(c); err != nil {
 		return err
 	}
+	if e.cfg.Networks != nil {
+		e.cfg.Networks.Rename(c.ID, newName) // the hosts files of its network's peers
+	}
 	e.events.emitContainer(c, "rename", map[string]string{"oldName": "/" + old})
 	return nil
 }
@@ -284,7 +291,9 @@ func (e *Engine) load(ctx context.Context) error {
 		c.changed = make(chan struct{})
 		e.containers[c.ID] = c
 		e.names[c.Name] = c.ID
+		e.adoptVolumes(c) // volumes.go
 	}
+	e.reconcileNetworks(ctx) // network.go: before restore, which may start containers again
 	for _, c := range all {
 		e.restore(ctx, c)
 	}

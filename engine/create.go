@@ -50,6 +50,11 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (c *Container, w
 	if err != nil {
 		return nil, nil, err
 	}
+	if req.Sandbox == "" {
+		if req.Networking, err = e.planNetworking(hc, req.Networking); err != nil { // network.go
+			return nil, nil, err
+		}
+	}
 	_, ispan := trace.Start(ctx, "engine.image.resolve", "image", req.Config.Image)
 	img, err := e.images.Resolve(ctx, req.Config.Image)
 	ispan.End(err)
@@ -59,7 +64,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (c *Container, w
 		}
 		return nil, nil, err
 	}
-	imgCfg, _, err := e.images.ReadConfig(ctx, img)
+	imgCfg, rawImgCfg, err := e.images.ReadConfig(ctx, img)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -70,7 +75,12 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (c *Container, w
 	}
 	cfg := *req.Config
 	mergeConfig(&cfg, imgCfg.Config, merged)
+	cfg.Healthcheck = imageHealthcheck(cfg.Healthcheck, rawImgCfg) // health.go
 	args := merged.Args()
+	vplan, err := e.planVolumes(req.Sandbox, hc, cfg.Volumes) // volumes.go
+	if err != nil {
+		return nil, nil, err
+	}
 
 	e.mu.Lock()
 	name := strings.TrimPrefix(req.Name, "/")
@@ -115,8 +125,16 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (c *Container, w
 		undo()
 		return nil, nil, fmt.Errorf("prepare the container's filesystem: %w", err)
 	}
-	c.Mounts = mountPoints(&hcCopy)
+	vmounts, err := e.createVolumes(ctx, id, vplan) // volumes.go
+	if err != nil {
+		_ = e.images.RemoveSnapshot(ctx, id)
+		os.RemoveAll(e.containerDir(id))
+		undo()
+		return nil, nil, err
+	}
+	c.Mounts = append(mountPoints(&hcCopy), vmounts...)
 	if err := e.save(c); err != nil {
+		e.releaseCreated(id, vmounts)
 		_ = e.images.RemoveSnapshot(ctx, id)
 		os.RemoveAll(e.containerDir(id))
 		undo()
@@ -179,7 +197,7 @@ func (e *Engine) validateHostConfig(hc *container.HostConfig) ([]string, error) 
 			return nil, err
 		}
 	default:
-		return nil, errdefs.NotFoundf("network %s not found", nm)
+		// A network name: docker checks that it exists at start, not here.
 	}
 	for _, b := range hc.Binds {
 		if _, err := parseBind(b); err != nil {
@@ -193,6 +211,9 @@ func (e *Engine) validateHostConfig(hc *container.HostConfig) ([]string, error) 
 	}
 	if hc.ShmSize < 0 {
 		return nil, errdefs.Invalidf("SHM size can not be less than 0")
+	}
+	if err := validateLogOpts(hc); err != nil { // runchecks.go
+		return nil, err
 	}
 	return warnings, nil
 }

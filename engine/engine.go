@@ -20,6 +20,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/hako-project/hako/image"
+	"github.com/hako-project/hako/network"
+	"github.com/hako-project/hako/volume"
 )
 
 // Config is what hakod tells the engine.
@@ -39,6 +41,9 @@ type Config struct {
 	ShimPath string
 	// Images is the image store the engine creates containers from.
 	Images *image.Store
+	// Networks gives containers their networks (network.go); nil: every
+	// container of the default network gets loopback only.
+	Networks *network.Manager
 	// Log receives the engine's own log.
 	Log *slog.Logger
 }
@@ -58,6 +63,10 @@ type Engine struct {
 	execs      map[string]*Exec      // by exec ID
 	closing    bool
 	wg         sync.WaitGroup // container monitors
+
+	sandboxes sandboxSet // pod sandboxes (sandbox.go)
+
+	volumes *volume.Store // named and anonymous volumes (volumes.go)
 }
 
 var bucketContainers = []byte("containers")
@@ -82,6 +91,10 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("create %s: %w", d, err)
 		}
 	}
+	vols, err := volume.Open(cfg.volumesDir(), cfg.Log)
+	if err != nil {
+		return nil, err
+	}
 	db, err := bolt.Open(filepath.Join(cfg.DataRoot, "engine.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("open engine database: %w", err)
@@ -98,6 +111,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		events: newEvents(), traces: newTraces(cfg.tracesDir()),
 		containers: map[string]*Container{}, names: map[string]string{}, execs: map[string]*Exec{},
 	}
+	e.volumes = vols // before load, which counts the containers' volumes
 	if err := e.load(ctx); err != nil {
 		db.Close()
 		return nil, err

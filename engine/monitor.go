@@ -19,6 +19,7 @@ func (e *Engine) watch(c *Container, task Task) {
 	c.mu.Lock()
 	c.monitor = done
 	c.mu.Unlock()
+	e.monitorHealth(c, task, done)
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
@@ -48,7 +49,9 @@ func (e *Engine) exited(c *Container, task Task, st ExitStatus) {
 		e.log.Warn("delete the exited container's task", "id", c.ID, "err", err)
 	}
 	task.Close()
+	e.detachNetwork(ctx, c) // network.go
 	_ = snapshot.UnmountAll(filepath.Join(e.containerDir(c.ID), "bundle", "rootfs"))
+	e.unmountVolumes(c) // volumes.go
 	if st.ExitedAt.IsZero() {
 		st.ExitedAt = time.Now().UTC()
 	}
@@ -97,7 +100,7 @@ func (e *Engine) exited(c *Container, task Task, st ExitStatus) {
 			}
 		}()
 	case autoRemove:
-		if err := e.remove(ctx, c, false); err != nil && !errors.Is(err, errAlreadyRemoving) {
+		if err := e.remove(withVolumeRemoval(ctx), c, false); err != nil && !errors.Is(err, errAlreadyRemoving) {
 			e.log.Warn("remove --rm container", "id", c.ID, "err", err)
 		}
 	}
@@ -158,7 +161,9 @@ func (e *Engine) restore(ctx context.Context, c *Container) {
 		c.State.ExitCode = 255
 	}
 	c.State.FinishedAt = time.Now().UTC()
+	e.detachNetwork(ctx, c) // network.go
 	_ = snapshot.UnmountAll(filepath.Join(e.containerDir(c.ID), "bundle", "rootfs"))
+	e.unmountVolumes(c) // volumes.go
 	_ = e.save(c)
 	if r, _ := restartDecision(c.HostConfig.RestartPolicy, c.State, c.State.ExitCode, 0); r {
 		go func() {

@@ -14,18 +14,23 @@ import (
 	"github.com/hako-project/hako/errdefs"
 )
 
-// bind is one -v HOST:CONTAINER[:OPTIONS] of docker run.
+// bind is one -v SOURCE:CONTAINER[:MODE] of docker run: a host path, or
+// a volume name (volumes.go).
 type bind struct {
 	source, dest string
 	readonly     bool
 	propagation  string
+	volume       bool // source names a volume
+	nocopy       bool
+	mode         string
 }
 
 var bindPropagations = map[string]bool{
 	"private": true, "rprivate": true, "shared": true, "rshared": true, "slave": true, "rslave": true,
 }
 
-// parseBind reads a -v entry. Only host paths are binds; a name is a volume.
+// parseBind reads a -v entry with docker's checks and messages. An
+// absolute source is a host path; anything else names a volume.
 func parseBind(s string) (bind, error) {
 	parts := strings.Split(s, ":")
 	var b bind
@@ -35,30 +40,78 @@ func parseBind(s string) (bind, error) {
 	default:
 		return b, errdefs.Invalidf("invalid volume specification: '%s'", s)
 	}
-	if !filepath.IsAbs(b.dest) {
-		return b, errdefs.Invalidf("invalid volume specification: '%s': invalid mount config for type \"bind\": invalid mount path: '%s' mount path must be absolute", s, b.dest)
-	}
-	if !filepath.IsAbs(b.source) {
-		return b, errdefs.NotImplementedf("named volumes are not supported by hakod yet: '%s' (use a host path)", s)
-	}
 	if len(parts) == 3 {
-		for _, o := range strings.Split(parts[2], ",") {
-			switch {
-			case o == "ro":
-				b.readonly = true
-			case o == "rw", o == "z", o == "Z", o == "nocopy", o == "":
-			case bindPropagations[o]:
-				b.propagation = o
-			default:
-				return b, errdefs.Invalidf("invalid mode: %s", o)
-			}
+		b.mode = parts[2]
+	}
+	if !validMode(b.mode) {
+		return b, errdefs.Invalidf("invalid mode: %s", b.mode)
+	}
+	b.volume = !filepath.IsAbs(b.source)
+	typ := "bind"
+	if b.volume {
+		typ = "volume"
+	}
+	if filepath.Clean(b.dest) == "/" {
+		return b, errdefs.Invalidf("invalid volume specification: '%s': invalid mount config for type \"%s\": invalid specification: destination can't be '/'", s, typ)
+	}
+	if !filepath.IsAbs(b.dest) {
+		return b, errdefs.Invalidf("invalid volume specification: '%s': invalid mount config for type \"%s\": invalid mount path: '%s' mount path must be absolute", s, typ, b.dest)
+	}
+	for _, o := range strings.Split(b.mode, ",") {
+		switch {
+		case o == "ro":
+			b.readonly = true
+		case o == "nocopy":
+			b.nocopy = true
+		case bindPropagations[o]:
+			b.propagation = o
 		}
+	}
+	switch {
+	case b.volume && b.propagation != "":
+		return b, errdefs.Invalidf("invalid volume specification: '%s': invalid mount config for type \"volume\": field BindOptions must not be specified", s)
+	case !b.volume && b.nocopy:
+		return b, errdefs.Invalidf("invalid volume specification: '%s': invalid mount config for type \"bind\": field VolumeOptions must not be specified", s)
 	}
 	return b, nil
 }
 
+// validMode is docker's rule for a -v mode: comma-separated, at most one
+// of each kind (rw/ro, z/Z, a propagation, nocopy, a consistency).
+func validMode(mode string) bool {
+	if mode == "" {
+		return true
+	}
+	seen := map[string]bool{}
+	for _, o := range strings.Split(mode, ",") {
+		var kind string
+		switch {
+		case o == "rw" || o == "ro":
+			kind = "rw"
+		case o == "z" || o == "Z":
+			kind = "label"
+		case bindPropagations[o]:
+			kind = "propagation"
+		case o == "nocopy":
+			kind = "copy"
+		case o == "consistent" || o == "cached" || o == "delegated":
+			kind = "consistency"
+		default:
+			return false
+		}
+		if seen[kind] {
+			return false
+		}
+		seen[kind] = true
+	}
+	return true
+}
+
 // validateMount checks a --mount entry the way docker does.
 func validateMount(m mount.Mount) error {
+	if m.Target != "" && filepath.Clean(m.Target) == "/" {
+		return errdefs.Invalidf("invalid mount config for type \"%s\": invalid specification: destination can't be '/'", m.Type)
+	}
 	if !filepath.IsAbs(m.Target) {
 		return errdefs.Invalidf("invalid mount config for type \"%s\": invalid mount path: '%s' mount path must be absolute", m.Type, m.Target)
 	}
@@ -75,19 +128,25 @@ func validateMount(m mount.Mount) error {
 			return errdefs.Invalidf("invalid mount config for type \"tmpfs\": field Source must not be specified")
 		}
 	case mount.TypeVolume:
-		return errdefs.NotImplementedf("invalid mount config: volumes are not supported by hakod yet")
+		if m.BindOptions != nil {
+			return errdefs.Invalidf("invalid mount config for type \"volume\": field BindOptions must not be specified")
+		}
+		if m.Source == "" && m.ReadOnly {
+			return errdefs.Invalidf("invalid mount config for type \"volume\": must not set ReadOnly mode when using anonymous volumes")
+		}
 	default:
 		return errdefs.Invalidf("invalid mount config for type \"%s\": mount type unknown", m.Type)
 	}
 	return nil
 }
 
-// mountPoints lists the container's mounts as inspect reports them.
+// mountPoints lists the container's binds and tmpfs mounts as inspect
+// reports them (its volumes come from createVolumes).
 func mountPoints(hc *container.HostConfig) []container.MountPoint {
 	var out []container.MountPoint
 	for _, s := range hc.Binds {
 		b, err := parseBind(s)
-		if err != nil {
+		if err != nil || b.volume {
 			continue
 		}
 		mode := ""
@@ -98,6 +157,9 @@ func mountPoints(hc *container.HostConfig) []container.MountPoint {
 			Mode: mode, RW: !b.readonly, Propagation: mount.Propagation(orDefault(b.propagation, "rprivate"))})
 	}
 	for _, m := range hc.Mounts {
+		if m.Type == mount.TypeVolume {
+			continue
+		}
 		mp := container.MountPoint{Type: m.Type, Source: m.Source, Destination: m.Target, RW: !m.ReadOnly}
 		if m.BindOptions != nil {
 			mp.Propagation = m.BindOptions.Propagation
@@ -117,14 +179,18 @@ func orDefault(s, d string) string {
 	return s
 }
 
-// ociMounts turns -v, --mount and --tmpfs into OCI mounts. Missing bind
-// sources of -v are created, as docker does.
+// ociMounts turns -v, --mount and --tmpfs into OCI mounts, volumes aside
+// (volumeSpecMounts). Missing bind sources of -v are created, as docker
+// does.
 func ociMounts(hc *container.HostConfig) ([]specs.Mount, error) {
 	var out []specs.Mount
 	for _, s := range hc.Binds {
 		b, err := parseBind(s)
 		if err != nil {
 			return nil, err
+		}
+		if b.volume {
+			continue
 		}
 		if _, err := os.Stat(b.source); os.IsNotExist(err) {
 			if err := os.MkdirAll(b.source, 0o755); err != nil {

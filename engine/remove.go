@@ -71,6 +71,7 @@ func (e *Engine) remove(ctx context.Context, c *Container, force bool) error {
 	c.notifyLocked()
 	c.mu.Unlock()
 
+	e.detachNetwork(ctx, c) // network.go
 	_ = snapshot.UnmountAll(filepath.Join(e.containerDir(c.ID), "bundle", "rootfs"))
 	if err := e.images.RemoveSnapshot(ctx, c.ID); err != nil && !errdefs.IsNotFound(err) {
 		c.setState(func(s *State) { s.Status = container.StateDead; s.Error = err.Error() })
@@ -84,6 +85,7 @@ func (e *Engine) remove(ctx context.Context, c *Container, force bool) error {
 	}); err != nil {
 		return err
 	}
+	e.releaseVolumes(ctx, c) // volumes.go
 	e.mu.Lock()
 	delete(e.containers, c.ID)
 	if e.names[c.Name] == c.ID {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -74,7 +73,7 @@ func (e *Engine) startFailed(ctx context.Context, c *Container, err error) {
 	}
 	_ = e.save(c)
 	if autoRemove {
-		if rerr := e.remove(context.WithoutCancel(ctx), c, true); rerr != nil {
+		if rerr := e.remove(withVolumeRemoval(context.WithoutCancel(ctx)), c, true); rerr != nil {
 			e.log.Warn("remove --rm container after a failed start", "id", c.ID, "err", rerr)
 		}
 	}
@@ -94,6 +93,8 @@ func startExitCode(err error) int {
 }
 
 func (e *Engine) start(ctx context.Context, c *Container) (err error) {
+	c.fsMu.Lock() // see Container.fsMu
+	defer c.fsMu.Unlock()
 	bundle := filepath.Join(e.containerDir(c.ID), "bundle")
 	rootfs := filepath.Join(bundle, "rootfs")
 	if err := os.MkdirAll(rootfs, 0o755); err != nil {
@@ -108,10 +109,11 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	defer func() {
 		if err != nil {
 			_ = snapshot.UnmountAll(rootfs)
+			e.unmountVolumes(c) // volumes.go
 		}
 	}()
 	_, gspan := trace.Start(ctx, "engine.spec.generate")
-	spec, err := e.generateSpec(ctx, c, rootfs)
+	spec, err := e.containerSpec(ctx, c, rootfs) // containerspec.go
 	gspan.End(err)
 	if err != nil {
 		return err
@@ -123,6 +125,15 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), data, 0o600); err != nil {
 		return fmt.Errorf("write bundle: %w", err)
 	}
+	netReady, err := e.prepareNetwork(ctx, c) // network.go
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			e.abortNetwork(ctx, c, netReady)
+		}
+	}()
 	snap := c.Snapshot()
 	tctx, tspan := trace.Start(ctx, "engine.shim.start", "runtime", snap.Runtime)
 	task, err := e.newTask(tctx, c, bundle)
@@ -140,7 +151,10 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 		pa.connect(ctx, task)
 	}
 	rctx, rspan := trace.Start(ctx, "engine.task.start")
-	err = task.Start(rctx)
+	err = netReady() // the container's networks are ready before its program runs
+	if err == nil {
+		err = task.Start(rctx)
+	}
 	rspan.End(err)
 	if err != nil {
 		_, _ = task.Delete(context.WithoutCancel(ctx), true)
@@ -199,6 +213,11 @@ func (e *Engine) generateSpec(ctx context.Context, c *Container, rootfs string) 
 	if err != nil {
 		return nil, err
 	}
+	vols, err := e.volumeSpecMounts(ctx, c, snap) // volumes.go
+	if err != nil {
+		return nil, err
+	}
+	extra = append(extra, vols...)
 	files, err := e.etcFiles(c, snap)
 	if err != nil {
 		return nil, err
@@ -229,15 +248,15 @@ func (e *Engine) generateSpec(ctx context.Context, c *Container, rootfs string) 
 	if err := e.applyNamespaces(s, snap); err != nil {
 		return nil, err
 	}
-	applyResources(s, hc)
+	if err := applyDevicesAndResources(s, hc); err != nil { // runchecks.go
+		return nil, err
+	}
 	if hc.OomScoreAdj != 0 {
 		v := hc.OomScoreAdj
 		s.Process.OOMScoreAdj = &v
 	}
-	for _, g := range hc.GroupAdd {
-		if gid, err := strconv.ParseUint(g, 10, 32); err == nil {
-			s.Process.User.AdditionalGids = append(s.Process.User.AdditionalGids, uint32(gid))
-		}
+	if err := addGroups(s, hc.GroupAdd, rootfs); err != nil {
+		return nil, err
 	}
 	if len(hc.Sysctls) > 0 {
 		if s.Linux.Sysctl == nil {
@@ -294,14 +313,13 @@ func (e *Engine) applyNamespaces(s *specs.Spec, c Record) error {
 			hc.UTSMode = container.UTSMode("container:" + c.Sandbox)
 		}
 	}
-	if (netMode == "" || netMode == "default" || netMode == "bridge") && (len(hc.PortBindings) > 0 || hc.PublishAllPorts) {
-		// Refused rather than ignored: the container would run without the
-		// ports its user asked for. (With --network none or host docker
-		// discards them too, so those start.)
-		return errdefs.NotImplementedf("publishing ports (-p, -P) is not supported by hakod yet: it has no bridge network")
-	}
 	if err := set(specs.NetworkNamespace, netMode); err != nil {
 		return err
+	}
+	if p := e.pinnedNetNS(c); p != "" {
+		// hakod's namespace, attached to the container's networks before
+		// its program starts (network.go).
+		setNamespacePath(s, specs.NetworkNamespace, p)
 	}
 	if netMode == "host" || strings.HasPrefix(netMode, "container:") {
 		s.Hostname = "" // the UTS namespace follows the network's owner

@@ -23,7 +23,19 @@ import (
 
 // shimTask is a Task carried out by the container's hako-shim.
 type shimTask struct {
-	c *shim.Client
+	c      *shim.Client
+	traces *Traces
+}
+
+// traced sends the shim's and the runtime's spans for this call to the
+// file of the trace in ctx. Without it they would go to the trace that
+// created the container (or nowhere), and `hako exec --trace` on a
+// container started earlier would show nothing below hakod.
+func (t *shimTask) traced(ctx context.Context) context.Context {
+	if sp := trace.FromContext(ctx); sp != nil && t.traces != nil {
+		return shim.WithTraceFile(ctx, t.traces.File(sp.TraceID()))
+	}
+	return ctx
 }
 
 // newTask starts the container's shim, which creates the container with
@@ -40,7 +52,11 @@ func (e *Engine) newTask(ctx context.Context, c *Container, bundle string) (Task
 		Terminal: snap.Config.Tty, Stdin: snap.Config.OpenStdin, StdinOnce: snap.Config.StdinOnce,
 		Binary: e.cfg.ShimPath,
 	}
-	cfg.Log, _ = logConfig(e.logPath(c.ID), snap.HostConfig.LogConfig.Config)
+	lc, err := logConfig(e.logPath(c.ID), snap.HostConfig.LogConfig.Config)
+	if err != nil {
+		return nil, errdefs.Invalidf("failed to initialize logging driver: %s", err.Error())
+	}
+	cfg.Log = lc
 	if c.Extra["cri.log-path"] != "" {
 		cfg.Log = shim.LogConfig{Path: c.Extra["cri.log-path"], Format: "cri"}
 	}
@@ -52,7 +68,7 @@ func (e *Engine) newTask(ctx context.Context, c *Container, bundle string) (Task
 	if err != nil {
 		return nil, classifyShim(err)
 	}
-	return &shimTask{c: sc}, nil
+	return &shimTask{c: sc, traces: e.traces}, nil
 }
 
 // logConfig reads docker's --log-opt max-size and max-file.
@@ -61,7 +77,7 @@ func logConfig(path string, opts map[string]string) (shim.LogConfig, error) {
 	if v := opts["max-size"]; v != "" {
 		n, err := units.RAMInBytes(v)
 		if err != nil {
-			return lc, errdefs.Invalidf("invalid max-size %q: %s", v, err.Error())
+			return lc, errdefs.Invalidf("%s", err.Error()) // "invalid size: 'abc'", as docker
 		}
 		lc.MaxSize = n
 		lc.MaxFiles = 1
@@ -92,7 +108,7 @@ func (e *Engine) connectTask(ctx context.Context, c *Container) (Task, bool, Exi
 		}
 		return nil, false, ExitStatus{}, err
 	}
-	t := &shimTask{c: sc}
+	t := &shimTask{c: sc, traces: e.traces}
 	st, err := sc.State(ctx)
 	if err != nil {
 		sc.Close()
@@ -146,7 +162,7 @@ func classifyShim(err error) error {
 
 func (t *shimTask) Pid() int { return t.c.Pid() }
 
-func (t *shimTask) Start(ctx context.Context) error { return classifyShim(t.c.Start(ctx)) }
+func (t *shimTask) Start(ctx context.Context) error { return classifyShim(t.c.Start(t.traced(ctx))) }
 
 func (t *shimTask) Attach(ctx context.Context, s Streams) (<-chan error, error) {
 	stdin := s.Stdin
@@ -167,7 +183,7 @@ func (t *shimTask) Resize(ctx context.Context, h, w uint16) error {
 }
 
 func (t *shimTask) Kill(ctx context.Context, sig syscall.Signal, all bool) error {
-	return classifyShim(t.c.Kill(ctx, sig, all))
+	return classifyShim(t.c.Kill(t.traced(ctx), sig, all))
 }
 
 func (t *shimTask) Wait(ctx context.Context) (ExitStatus, error) {
@@ -178,11 +194,11 @@ func (t *shimTask) Wait(ctx context.Context) (ExitStatus, error) {
 	return exitStatus(st), nil
 }
 
-func (t *shimTask) Pause(ctx context.Context) error  { return classifyShim(t.c.Pause(ctx)) }
-func (t *shimTask) Resume(ctx context.Context) error { return classifyShim(t.c.Resume(ctx)) }
+func (t *shimTask) Pause(ctx context.Context) error  { return classifyShim(t.c.Pause(t.traced(ctx))) }
+func (t *shimTask) Resume(ctx context.Context) error { return classifyShim(t.c.Resume(t.traced(ctx))) }
 
 func (t *shimTask) Update(ctx context.Context, r *specs.LinuxResources) error {
-	return classifyShim(t.c.Update(ctx, r))
+	return classifyShim(t.c.Update(t.traced(ctx), r))
 }
 
 func (t *shimTask) Stats(ctx context.Context) (*cgroups.Stats, error) {
@@ -191,7 +207,7 @@ func (t *shimTask) Stats(ctx context.Context) (*cgroups.Stats, error) {
 }
 
 func (t *shimTask) Exec(ctx context.Context, cfg ExecTaskConfig) (ExecTask, error) {
-	x, err := t.c.Exec(ctx, shim.ExecConfig{ID: cfg.ID, Process: cfg.Process,
+	x, err := t.c.Exec(t.traced(ctx), shim.ExecConfig{ID: cfg.ID, Process: cfg.Process,
 		Stdin: cfg.Streams.Stdin, Stdout: cfg.Streams.Stdout, Stderr: cfg.Streams.Stderr})
 	if err != nil {
 		return nil, classifyShim(err)
@@ -202,7 +218,7 @@ func (t *shimTask) Exec(ctx context.Context, cfg ExecTaskConfig) (ExecTask, erro
 func (t *shimTask) ReopenLog(ctx context.Context) error { return classifyShim(t.c.ReopenLog(ctx)) }
 
 func (t *shimTask) Delete(ctx context.Context, force bool) (ExitStatus, error) {
-	st, err := t.c.Delete(ctx, force)
+	st, err := t.c.Delete(t.traced(ctx), force)
 	return exitStatus(st), classifyShim(err)
 }
 

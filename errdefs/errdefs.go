@@ -31,6 +31,10 @@ var (
 // ErrNotImplemented: the request names a feature hako does not have.
 var ErrNotImplemented = errors.New("not implemented")
 
+// ErrForbidden: the request is well formed but not allowed on this object
+// (removing a predefined network, one with active endpoints).
+var ErrForbidden = errors.New("forbidden")
+
 // classified is an error with a class but a message of its own, for errors
 // whose wording callers know (docker's "No such container: x").
 type classified struct {
@@ -58,6 +62,9 @@ func Invalidf(format string, a ...any) error { return newClass(ErrInvalid, forma
 func NotImplementedf(format string, a ...any) error {
 	return newClass(ErrNotImplemented, format, a...)
 }
+
+// Forbiddenf is an ErrForbidden with exactly the given message.
+func Forbiddenf(format string, a ...any) error { return newClass(ErrForbidden, format, a...) }
 
 // Unavailablef is an ErrUnavailable with exactly the given message.
 func Unavailablef(format string, a ...any) error { return newClass(ErrUnavailable, format, a...) }

@@ -8,6 +8,8 @@ import (
 	"io"
 	"time"
 
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+
 	"github.com/hako-project/hako/errdefs"
 	"github.com/hako-project/hako/image/layer"
 	"github.com/hako-project/hako/image/progress"
@@ -65,6 +67,9 @@ type CommitOptions struct {
 	CreatedBy string
 	// Created is the image's creation time (now if zero).
 	Created time.Time
+	// Healthcheck is docker's HEALTHCHECK, an extension of the OCI config
+	// (nil: none).
+	Healthcheck *dockerspec.HealthcheckConfig
 }
 
 // CommitContainer turns the changes in container snapshot key into a new
@@ -135,7 +140,11 @@ func (s *Store) CommitContainer(ctx context.Context, key string, opts CommitOpti
 		layers = append(layers, parent.Layers...)
 	}
 	layers = append(layers, ldesc)
-	return s.writeImage(ctx, lease, &cfg, layers, pmediaType, opts.Ref, nil)
+	var ext *dockerspec.DockerOCIImageConfigExt
+	if opts.Healthcheck != nil {
+		ext = &dockerspec.DockerOCIImageConfigExt{Healthcheck: opts.Healthcheck}
+	}
+	return s.writeImage(ctx, lease, &cfg, ext, layers, pmediaType, opts.Ref, nil)
 }
 
 // storeLayer compresses the tar stream r into a blob and returns its
@@ -168,10 +177,20 @@ func (s *Store) storeLayer(lease *Lease, r io.Reader, c layer.Compression, docke
 	return ocispec.Descriptor{MediaType: mt, Digest: info.Digest, Size: info.Size}, dh.Digest(), nil
 }
 
-// writeImage stores config and manifest for layers (all in the store),
-// registers the image under ref and unpacks it.
-func (s *Store) writeImage(ctx context.Context, lease *Lease, cfg *ocispec.Image, layers []ocispec.Descriptor, manifestType, ref string, pf progress.Func) (*Image, error) {
-	cb, err := json.Marshal(cfg)
+// writeImage stores config (with docker's extensions ext, if any) and
+// manifest for layers (all in the store), registers the image under ref and
+// unpacks it.
+func (s *Store) writeImage(ctx context.Context, lease *Lease, cfg *ocispec.Image, ext *dockerspec.DockerOCIImageConfigExt, layers []ocispec.Descriptor, manifestType, ref string, pf progress.Func) (*Image, error) {
+	var cb []byte
+	var err error
+	if ext != nil {
+		// docker's extensions (HEALTHCHECK) sit in the config beside the
+		// OCI fields.
+		cb, err = json.Marshal(dockerspec.DockerOCIImage{Image: *cfg,
+			Config: dockerspec.DockerOCIImageConfig{ImageConfig: cfg.Config, DockerOCIImageConfigExt: *ext}})
+	} else {
+		cb, err = json.Marshal(cfg)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("encode image config: %w", err)
 	}

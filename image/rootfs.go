@@ -24,6 +24,8 @@ type ImportOptions struct {
 	WorkingDir string
 	User       string
 	Labels     map[string]string
+	// Volumes are the image's VOLUME list (container paths).
+	Volumes []string
 	// Platform defaults to the host's.
 	Platform *ocispec.Platform
 	// Created is the creation time (now if zero). Fix it for a
@@ -87,14 +89,26 @@ func (s *Store) ImportRootfs(ctx context.Context, r io.Reader, opts ImportOption
 		Platform: plat,
 		Config: ocispec.ImageConfig{
 			Entrypoint: opts.Entrypoint, Cmd: opts.Cmd, Env: opts.Env, WorkingDir: opts.WorkingDir,
-			User: opts.User, Labels: opts.Labels,
+			User: opts.User, Labels: opts.Labels, Volumes: volumeSet(opts.Volumes),
 		},
 		RootFS:  ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{diffID}},
 		History: []ocispec.History{{Created: &created, Comment: comment}},
 	}
-	img, err = s.writeImage(ctx, lease, cfg, []ocispec.Descriptor{ldesc}, ocispec.MediaTypeImageManifest, opts.Ref, opts.Progress)
+	img, err = s.writeImage(ctx, lease, cfg, nil, []ocispec.Descriptor{ldesc}, ocispec.MediaTypeImageManifest, opts.Ref, opts.Progress)
 	if err != nil {
 		return nil, fmt.Errorf("import rootfs: %w", err)
 	}
 	return img, nil
+}
+
+// volumeSet is the config's form of a VOLUME list (nil when empty).
+func volumeSet(vs []string) map[string]struct{} {
+	if len(vs) == 0 {
+		return nil
+	}
+	m := make(map[string]struct{}, len(vs))
+	for _, v := range vs {
+		m[v] = struct{}{}
+	}
+	return m
 }

@@ -14,6 +14,7 @@ pkgs=(
 	docker.io                                  # image tests: `docker load` of our archives by a real dockerd
 	containerd podman                          # peers driving hako-runtime (test/peers)
 	iptables socat hyperfine
+	containernetworking-plugins                # hakod's networks: CNI plugins in /usr/lib/cni
 )
 
 missing=()

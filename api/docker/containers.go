@@ -60,6 +60,9 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := validateContainerFilters(f); err != nil {
+		return err
+	}
 	all := boolValue(r, "all")
 	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
 	out := []container.Summary{}
@@ -73,7 +76,9 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request) error {
 		if !containerMatches(f, snap, list) {
 			continue
 		}
-		out = append(out, summary(snap))
+		sm := summary(snap)
+		s.summaryNetworks(&sm, snap) // networks.go
+		out = append(out, sm)
 		if limit > 0 && len(out) >= limit {
 			break
 		}
@@ -110,7 +115,7 @@ func commandLine(path string, args []string) string {
 func statusText(s engine.State) string {
 	switch s.Status {
 	case container.StateRunning:
-		return "Up " + humanDuration(time.Since(s.StartedAt))
+		return "Up " + humanDuration(time.Since(s.StartedAt)) + healthText(s.Health)
 	case container.StatePaused:
 		return "Up " + humanDuration(time.Since(s.StartedAt)) + " (Paused)"
 	case container.StateRestarting:
@@ -196,7 +201,7 @@ func (s *Server) inspect(c engine.Record) container.InspectResponse {
 		RestartCount: st.RestartCount, Driver: "overlayfs", Platform: "linux", HostConfig: c.HostConfig,
 		GraphDriver: &storage.DriverData{Name: "overlayfs", Data: map[string]string{}},
 		Mounts:      mounts, Config: &cfg,
-		NetworkSettings: &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}},
+		NetworkSettings: s.e.NetworkSettings(c), // engine/network.go
 	}
 }
 
@@ -308,7 +313,11 @@ func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) containerRemove(w http.ResponseWriter, r *http.Request) error {
-	if err := s.e.Remove(r.Context(), r.PathValue("name"), boolValue(r, "force")); err != nil {
+	remove := s.e.Remove
+	if boolValue(r, "v") {
+		remove = s.e.RemoveWithVolumes
+	}
+	if err := remove(r.Context(), r.PathValue("name"), boolValue(r, "force")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

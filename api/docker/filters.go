@@ -68,8 +68,14 @@ func containerMatches(f filters, c engine.Record, all []*engine.Container) bool 
 	if !f.any("id", func(v string) bool { return strings.HasPrefix(c.ID, v) }) {
 		return false
 	}
-	if !f.any("name", func(v string) bool { return strings.Contains(c.Name, strings.TrimPrefix(v, "/")) }) {
+	if !f.any("name", func(v string) bool { return nameMatch(v, c.Name) }) {
 		return false
+	}
+	if !f.any("health", func(v string) bool { return healthStatus(c.State.Health) == v }) {
+		return false
+	}
+	if !f.any("is-task", func(v string) bool { return v == "false" || v == "0" }) {
+		return false // hakod runs no swarm tasks
 	}
 	if !f.any("status", func(v string) bool { return string(c.State.Status) == v }) {
 		return false

@@ -80,6 +80,10 @@ func (s *Server) imageList(w http.ResponseWriter, r *http.Request) error {
 		if !f.any("dangling", func(v string) bool { return (v == "true") == (len(tags) == 0) }) {
 			continue
 		}
+		if !f.any("before", func(v string) bool { t, ok := imageTime(r, s, v); return ok && img.Created.Before(t) }) ||
+			!f.any("since", func(v string) bool { t, ok := imageTime(r, s, v); return ok && img.Created.After(t) }) {
+			continue
+		}
 		if vs := f["label"]; len(vs) > 0 {
 			ok := true
 			for _, v := range vs {
@@ -106,6 +110,24 @@ func (s *Server) imageList(w http.ResponseWriter, r *http.Request) error {
 		return strings.Join(out[i].RepoTags, ",") < strings.Join(out[j].RepoTags, ",")
 	})
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// dockerExt reads docker's extensions of an image config (HEALTHCHECK,
+// ONBUILD, SHELL), which OCI parsing drops.
+func dockerExt(raw []byte) dockerspec.DockerOCIImageConfigExt {
+	var img dockerspec.DockerOCIImage
+	_ = json.Unmarshal(raw, &img)
+	return img.Config.DockerOCIImageConfigExt
+}
+
+// imageTime is the creation time of the image ref names (the before and
+// since filters).
+func imageTime(r *http.Request, s *Server, ref string) (time.Time, bool) {
+	img, err := s.e.Images().Resolve(r.Context(), ref)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return img.Created, true
 }
 
 // familiarAll shortens names as docker shows them ("busybox:latest"),
@@ -162,7 +184,7 @@ func (s *Server) imageInspect(w http.ResponseWriter, r *http.Request, name strin
 		}
 		return err
 	}
-	cfg, _, err := s.e.Images().ReadConfig(r.Context(), img)
+	cfg, raw, err := s.e.Images().ReadConfig(r.Context(), img)
 	if err != nil {
 		return err
 	}
@@ -176,7 +198,7 @@ func (s *Server) imageInspect(w http.ResponseWriter, r *http.Request, name strin
 	}
 	resp := image.InspectResponse{
 		ID: img.ID.String(), RepoTags: nonNil(familiarAll(img.Tags())), RepoDigests: nonNil(familiarAll(img.RepoDigests)),
-		Created: created, Author: cfg.Author, Config: &dockerspec.DockerOCIImageConfig{ImageConfig: cfg.Config},
+		Created: created, Author: cfg.Author, Config: &dockerspec.DockerOCIImageConfig{ImageConfig: cfg.Config, DockerOCIImageConfigExt: dockerExt(raw)},
 		Architecture: cfg.Architecture, Variant: cfg.Variant, Os: cfg.OS, Size: img.Size,
 		GraphDriver: &storage.DriverData{Name: "overlayfs", Data: map[string]string{}},
 		RootFS:      image.RootFS{Type: "layers", Layers: diffs},
@@ -334,6 +356,12 @@ func applyChange(o *himage.ImportOptions, ch string) error {
 			o.Labels = map[string]string{}
 		}
 		o.Labels[strings.TrimSpace(k)] = strings.Trim(strings.TrimSpace(v), `"`)
+	case "VOLUME":
+		var vs []string
+		if json.Unmarshal([]byte(arg), &vs) != nil {
+			vs = strings.Fields(arg)
+		}
+		o.Volumes = append(o.Volumes, vs...)
 	default:
 		return errdefs.Invalidf("%s is not a valid change command", instr)
 	}

@@ -2,7 +2,9 @@
 // so that the docker CLI, docker compose and Docker SDKs drive hakod as they
 // drive dockerd. JSON bodies use docker's own types (github.com/moby/moby/api)
 // so they match docker's byte for byte where it matters. One file per route
-// group: containers.go, exec.go, images.go, system.go.
+// group: containers.go, exec.go, images.go, system.go, archive.go (cp,
+// export, diff), stats.go (stats, top), commit.go (commit, update),
+// prune.go (prune, df), networks.go.
 package docker
 
 import (
@@ -66,6 +68,12 @@ func New(e *engine.Engine, cfg Config) *Server {
 	s.routesContainers()
 	s.routesExec()
 	s.routesImages()
+	s.routesVolumes()
+	s.routesArchive()
+	s.routesStats()
+	s.routesCommit()
+	s.routesPrune()
+	s.routesNetworks()
 	return s
 }
 
@@ -185,6 +193,8 @@ func statusOf(err error) int {
 		return http.StatusUnauthorized
 	case errors.Is(err, errdefs.ErrUnavailable):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, errdefs.ErrForbidden):
+		return http.StatusForbidden
 	}
 	return http.StatusInternalServerError
 }

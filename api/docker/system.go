@@ -139,6 +139,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 		// Containers always outlive hakod under their shims.
 		LiveRestoreEnabled: true,
 	}
+	info.Plugins.Volume = volumePlugins() // volumes.go
 	return writeJSON(w, http.StatusOK, info)
 }
 

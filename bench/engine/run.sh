@@ -3,7 +3,11 @@
 # runc) in ONE invocation: both daemons on private sockets and roots under a
 # temporary directory, the same busybox image in both, the operations timed
 # with the same client, interleaved iteration by iteration; then the memory
-# of 50 idle containers on each daemon in turn. See bench/engine/README.md.
+# of 50 idle containers on each daemon in turn; then, with a second pair of
+# daemons that have their default bridge networks (CNI's bridge plugin for
+# hakod, docker's bridge driver with its iptables rules for dockerd),
+# `run --rm` on the default bridge and 20 containers started at once. See
+# bench/engine/README.md.
 #
 #   bench/engine/run.sh
 #
@@ -13,6 +17,9 @@
 #   CONTAINERS   idle containers per daemon for the memory figures (default 50)
 #   TRACES       after the timings, run `hako run --rm --trace IMG true` this
 #                many times and keep the span trees (default 0)
+#   PARALLEL     containers started at once in the bridge section (default 20)
+#   PAR_ITER     measured rounds of those parallel starts per variant (default 5)
+#   BRIDGE       0 skips the bridge section (default 1)
 #   LOGDIR       keep the daemons' logs, raw samples (microseconds, one per
 #                line) and traces here (default: in the temp dir, removed)
 #
@@ -28,8 +35,11 @@ N=${ITERATIONS:-20}
 W=${WARMUP:-3}
 NCTR=${CONTAINERS:-50}
 TRACES=${TRACES:-0}
-for v in "$N" "$W" "$NCTR" "$TRACES"; do
-	[[ $v =~ ^[0-9]+$ ]] || { echo "$0: ITERATIONS, WARMUP, CONTAINERS and TRACES must be numbers" >&2; exit 2; }
+PAR=${PARALLEL:-20}
+PAR_ITER=${PAR_ITER:-5}
+BRIDGE=${BRIDGE:-1}
+for v in "$N" "$W" "$NCTR" "$TRACES" "$PAR" "$PAR_ITER" "$BRIDGE"; do
+	[[ $v =~ ^[0-9]+$ ]] || { echo "$0: ITERATIONS, WARMUP, CONTAINERS, TRACES, PARALLEL, PAR_ITER and BRIDGE must be numbers" >&2; exit 2; }
 done
 if [ "$N" -eq 0 ] || [ "$NCTR" -eq 0 ]; then
 	echo "$0: ITERATIONS and CONTAINERS must be > 0" >&2
@@ -71,6 +81,17 @@ HH=(docker -H "unix://$HAKO_SOCK")   # docker CLI -> hakod
 KH=("$T/bin/hako" -H "unix://$HAKO_SOCK") # hako CLI -> hakod
 
 links_before=$(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sort)
+# The bridge section's dockerd gets a bridge of ours, and iptables rules
+# (its DOCKER chains) only when no other dockerd on the machine has them,
+# so that the clean-up can remove every one of them and nothing else.
+BR_DOCKER=hkbr$(($$ % 100000))
+HAKO2_SOCK=$T/hako2.sock
+DOCKER2_SOCK=$T/docker2.sock
+D2=(docker -H "unix://$DOCKER2_SOCK")
+H2=(docker -H "unix://$HAKO2_SOCK")
+K2=("$T/bin/hako" -H "unix://$HAKO2_SOCK")
+docker_iptables=
+forward_policy=$(iptables -w -S FORWARD 2>/dev/null | awk '$1 == "-P" { print $3 }')
 
 # ---------------------------------------------------------------- clean-up
 
@@ -114,11 +135,50 @@ stop_pid() {
 # "<containerd address>/<namespace>/<container id>">, whatever containerd's
 # state dir; SHIM_SOCKETS collects the names of ours.
 SHIM_SOCKETS=()
-note_docker_shims() {
-	local id
-	for id in $(timeout 30 "${DH[@]}" ps -aq --no-trunc 2>/dev/null); do
-		SHIM_SOCKETS+=("/run/containerd/s/$(printf '%s' "$T/docker-exec/containerd/containerd.sock/moby/$id" | sha256sum | cut -d' ' -f1)")
+note_docker_shims() { # note_docker_shims [CLI...] (default: the first dockerd's)
+	local id exec=$T/docker-exec cl=("${DH[@]}")
+	if [ $# -gt 0 ]; then
+		cl=("$@")
+		exec=$T/docker2-exec
+	fi
+	for id in $(timeout 30 "${cl[@]}" ps -aq --no-trunc 2>/dev/null); do
+		SHIM_SOCKETS+=("/run/containerd/s/$(printf '%s' "$exec/containerd/containerd.sock/moby/$id" | sha256sum | cut -d' ' -f1)")
 	done
+}
+
+# iptables_ours: the rules and chains of the filter and nat tables that our
+# daemons made and that should be gone: the bridge dockerd's (DOCKER
+# chains, when it had iptables, and every rule naming its bridge) and the
+# second hakod's (tagged hako-<network ID>, rules naming its bridges).
+iptables_ours() {
+	local t pat="$BR_DOCKER"
+	[ -z "$docker_iptables" ] || pat+="|DOCKER"
+	[ -z "$HAKO2_BRIDGE" ] || pat+="|$HAKO2_BRIDGE|hako-${HAKO2_BRIDGE#hk-}"
+	for t in filter nat; do
+		iptables -w -t "$t" -S 2>/dev/null | grep -E -- "$pat" | sed "s/^/$t: /"
+	done | tr '\n' ' '
+}
+
+# remove_docker_network removes what the bridge dockerd made: its rules
+# (those of the built-in chains that jump to its chains or name its bridge,
+# then its DOCKER* chains, which no other dockerd had: docker_iptables)
+# and the bridge made for it.
+remove_docker_network() {
+	local t r c
+	for t in filter nat; do
+		iptables -w -t "$t" -S 2>/dev/null | grep -E '^-A (INPUT|FORWARD|OUTPUT|PREROUTING|POSTROUTING) ' |
+			grep -E -- "${docker_iptables:+-j DOCKER|}$BR_DOCKER" | sed 's/^-A /-D /' | while read -r r; do
+			eval "iptables -w -t $t $r" 2>/dev/null
+		done
+		[ -n "$docker_iptables" ] || continue
+		for c in $(iptables -w -t "$t" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^DOCKER/ { print $2 }'); do
+			iptables -w -t "$t" -F "$c" 2>/dev/null
+		done
+		for c in $(iptables -w -t "$t" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^DOCKER/ { print $2 }'); do
+			iptables -w -t "$t" -X "$c" 2>/dev/null
+		done
+	done
+	ip link del "$BR_DOCKER" 2>/dev/null || true
 }
 
 rm_all() { # rm_all CLI...: removes every container of that daemon
@@ -130,6 +190,9 @@ rm_all() { # rm_all CLI...: removes every container of that daemon
 
 HAKOD_PID=''
 DOCKERD_PID=''
+HAKOD2_PID=''
+DOCKERD2_PID=''
+HAKO2_BRIDGE=''
 cleaned=
 leaks=
 cleanup() {
@@ -142,8 +205,21 @@ cleanup() {
 		rm_all "${DH[@]}"
 	fi
 	[ -S "$HAKO_SOCK" ] && rm_all "${HH[@]}"
+	if [ -S "$DOCKER2_SOCK" ]; then
+		note_docker_shims "${D2[@]}"
+		rm_all "${D2[@]}"
+	fi
+	[ -S "$HAKO2_SOCK" ] && rm_all "${H2[@]}"
 	stop_pid "$DOCKERD_PID" "$T/bin/dockerd" # stops its managed containerd too
 	stop_pid "$HAKOD_PID" "$T/bin/hakod"
+	stop_pid "$DOCKERD2_PID" "$T/bin/dockerd"
+	stop_pid "$HAKOD2_PID" "$T/bin/hakod" # takes its idle bridge and rules away
+	# Whatever a killed hakod could not take away: namespaces, veths,
+	# leases, its bridge and rules.
+	if [ -d "$T/hako2-data" ] && command -v go >/dev/null; then
+		(cd "$repo" && go run ./test/netpurge --data-root "$T/hako2-data" --exec-root "$T/hako2-run") || leaks+="hakod's networks not purged; "
+	fi
+	remove_docker_network
 	local p pass d s left links
 	for pass in TERM KILL; do
 		for p in $(pids_of_ours | sort -u); do kill -"$pass" "$p" 2>/dev/null; done
@@ -176,8 +252,13 @@ cleanup() {
 	[ -z "$left" ] || leaks+="cgroups: $left; "
 	left=$(for s in "${SHIM_SOCKETS[@]}"; do [ ! -e "$s" ] || echo "$s"; done | tr '\n' ' ')
 	[ -z "$left" ] || leaks+="shim sockets: $left; "
-	links=$(comm -13 <(echo "$links_before") <(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sort) | grep -E '^(docker|br-|veth)' | tr '\n' ' ')
+	links=$(comm -13 <(echo "$links_before") <(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sort) | grep -E "^(docker|br-|$BR_DOCKER${HAKO2_BRIDGE:+|$HAKO2_BRIDGE})(@|$)" | tr '\n' ' ')
 	[ -z "$links" ] || leaks+="links: $links; "
+	left=$(iptables_ours)
+	[ -z "$left" ] || leaks+="iptables rules: $left; "
+	if [ -n "$forward_policy" ] && [ "$(iptables -w -S FORWARD | awk '$1 == "-P" { print $3 }')" != "$forward_policy" ]; then
+		iptables -w -P FORWARD "$forward_policy"
+	fi
 	if [ -z "$(awk -v t="$T/" 'index($5, t) == 1' /proc/self/mountinfo)" ]; then
 		rm -rf "$T" 2>/dev/null
 	fi
@@ -226,8 +307,13 @@ echo "client: $(docker --version)"
 # machine.
 hakod_extra=()
 if "$T/bin/hakod" --help 2>&1 | grep -q -- '--cri-socket'; then hakod_extra+=(--cri-socket=); fi
+# --bridge none where hakod has networks: this pair compares the daemons
+# without networking (dockerd --bridge none); the bridge section below has
+# its own pair.
+hakod_nonet=()
+if "$T/bin/hakod" --help 2>&1 | grep -q -- '--bridge'; then hakod_nonet+=(--bridge=none); fi
 setsid "$T/bin/hakod" -H "unix://$HAKO_SOCK" --data-root "$T/hako-data" --exec-root "$T/hako-run" \
-	--pidfile "$T/hakod.pid" "${hakod_extra[@]}" >"$LOGDIR/hakod.log" 2>&1 </dev/null &
+	--pidfile "$T/hakod.pid" "${hakod_extra[@]}" "${hakod_nonet[@]}" >"$LOGDIR/hakod.log" 2>&1 </dev/null &
 HAKOD_PID=$!
 # No --containerd: dockerd 20.10 starts its own containerd under
 # --exec-root. No bridge, iptables, masquerading or ip_forward change: the
@@ -443,5 +529,125 @@ per=$(awk -v k="${M[hako.total]}" -v n="$NCTR" 'BEGIN { printf "%.2f", k / n / 1
 if awk -v p="$per" 'BEGIN { exit !(p <= 1) }'; then verdict=met; else verdict=missed; fi
 echo "  per idle container: hako $per MiB, docker $(awk -v k="${M[docker.total]}" -v n="$NCTR" 'BEGIN { printf "%.2f", k / n / 1024 }') MiB," \
 	"ratio $(ratio "${M[hako.total]}" "${M[docker.total]}") (target <= 1 MiB: $verdict)"
+echo "load average after the memory figures: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+
+# ---------------------------------------------------------------- bridge
+
+# A second pair of daemons, with their default bridge networks: hakod's
+# (CNI's bridge, host-local and portmap plugins, a bridge of its own named
+# after its network's ID) and dockerd's (its bridge driver, on a bridge made
+# here, with its iptables rules when no other dockerd on the machine has
+# any). The first pair is stopped (idle, but its memory is not ours to
+# keep).
+if [ "$BRIDGE" = 1 ] && "$T/bin/hakod" --help 2>&1 | grep -q -- '--bridge' && [ -x /usr/lib/cni/bridge ]; then
+	stop_pid "$DOCKERD_PID" "$T/bin/dockerd"
+	stop_pid "$HAKOD_PID" "$T/bin/hakod"
+	# dockerd's bridge: a /24 of 10.250.0.0/16 that no route uses.
+	net=
+	for i in $(seq 0 254); do
+		if ! ip -4 route | grep -q "^10\.250\.$i\."; then net=10.250.$i; break; fi
+	done
+	[ -n "$net" ] || die "no free /24 in 10.250.0.0/16 for dockerd's bridge"
+	ip link add "$BR_DOCKER" type bridge || die "cannot create bridge $BR_DOCKER"
+	ip addr add "$net.1/24" dev "$BR_DOCKER"
+	ip link set "$BR_DOCKER" up
+	docker_ipt=(--iptables=false)
+	ipt_note="off: another dockerd on the machine has DOCKER chains"
+	if ! iptables -w -S 2>/dev/null | grep -q -- '-N DOCKER' && ! iptables -w -t nat -S 2>/dev/null | grep -q -- '-N DOCKER'; then
+		docker_iptables=1
+		docker_ipt=(--iptables=true)
+		ipt_note=on
+	fi
+	setsid "$T/bin/hakod" -H "unix://$HAKO2_SOCK" --data-root "$T/hako2-data" --exec-root "$T/hako2-run" \
+		--pidfile "$T/hakod2.pid" "${hakod_extra[@]}" >"$LOGDIR/hakod2.log" 2>&1 </dev/null &
+	HAKOD2_PID=$!
+	PATH="$T/bin:$PATH" setsid "$T/bin/dockerd" --config-file "$T/daemon.json" -H "unix://$DOCKER2_SOCK" \
+		--data-root "$T/docker2-data" --exec-root "$T/docker2-exec" --pidfile "$T/dockerd2.pid" \
+		--bridge "$BR_DOCKER" "${docker_ipt[@]}" --ip-forward=false --exec-opt native.cgroupdriver=cgroupfs \
+		--cgroup-parent "/$CGP-docker" >"$LOGDIR/dockerd2.log" 2>&1 </dev/null &
+	DOCKERD2_PID=$!
+	waitfor 30 "${H2[@]}" version || die "the bridge hakod did not come up: $(tail -5 "$LOGDIR/hakod2.log")"
+	waitfor 60 "${D2[@]}" version || die "the bridge dockerd did not come up: $(tail -5 "$LOGDIR/dockerd2.log")"
+	HAKO2_BRIDGE=$("${H2[@]}" network inspect -f '{{index .Options "com.docker.network.bridge.name"}}' bridge)
+	"${K2[@]}" pull hako.local/busybox >>"$LOGDIR/pull.log" 2>&1 || die "hako pull (bridge hakod) failed"
+	"${D2[@]}" load -i "$T/image.tar" >>"$LOGDIR/load.log" 2>&1 || die "docker load (bridge dockerd) failed"
+	echo "bridge networks: hakod $HAKO2_BRIDGE $("${H2[@]}" network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}' bridge)" \
+		"(CNI bridge + host-local), dockerd $BR_DOCKER $net.0/24 (iptables $ipt_note)"
+
+	cli2() {
+		case $1 in
+		dd) CLI=("${D2[@]}") ;;
+		dh) CLI=("${H2[@]}") ;;
+		kh) CLI=("${K2[@]}") ;;
+		esac
+	}
+	# par_start FILE CLI...: PAR × `run -d` at once; the time until every
+	# one returned (each returns once its container runs) goes to FILE
+	# (none for warm-ups); then the containers are removed, untimed.
+	par_start() {
+		local f=$1 t0 t1 i pids=() failed=
+		shift
+		t0=$EPOCHREALTIME
+		for ((i = 0; i < PAR; i++)); do
+			"$@" run -d --name "hkb-par-$i" --cgroup-parent "/$CGP-$d" "$IMG" sleep 100000 >/dev/null 2>"$T/par-$i.err" </dev/null &
+			pids+=($!)
+		done
+		for i in "${!pids[@]}"; do wait "${pids[$i]}" || failed+=" $i"; done
+		t1=$EPOCHREALTIME
+		if [ -n "$failed" ]; then
+			echo "FAILED: parallel run -d ($*): containers$failed" >&2
+			cat "$T/par-${failed##* }.err" >&2
+			exit 1
+		fi
+		[ -z "$f" ] || echo $((${t1/./} - ${t0/./})) >>"$f"
+		[ "${CLI[0]}" != docker ] || [ "${CLI[2]}" != "unix://$DOCKER2_SOCK" ] || note_docker_shims "${D2[@]}"
+		rm_all "$@"
+	}
+	BOPS=(brun bpar)
+	declare -A BOPNAME=([brun]="run --rm IMG true (default bridge)" [bpar]="$PAR x run -d at once, until all run")
+	declare -A BTARGET=([brun]=0.20 [bpar]=0.20)
+	echo "timing: bridge $N (run --rm) and $PAR_ITER (parallel starts) measured rounds after $W and 1 warm-ups"
+	for op in "${BOPS[@]}"; do
+		rounds=$N warm=$W
+		[ "$op" = brun ] || { rounds=$PAR_ITER warm=1; }
+		for ((i = 0; i < warm + rounds; i++)); do
+			order=("${VARIANTS[@]}")
+			((i % 2 == 0)) || order=(kh dh dd)
+			for v in "${order[@]}"; do
+				cli2 "$v"
+				d=${DAEMON[$v]}
+				f=
+				((i < warm)) || f=$S/$op.$v
+				if [ "$op" = brun ]; then
+					timed "$f" "${CLI[@]}" run --rm --cgroup-parent "/$CGP-$d" "$IMG" true
+				else
+					par_start "$f" "${CLI[@]}"
+				fi
+			done
+		done
+		LOAD[$op]=$(cut -d' ' -f1 /proc/loadavg)
+	done
+	echo
+	printf '%-38s %-21s %-21s %-21s %9s %9s  %-14s %s\n' "wall time (ms), median / p90" "docker CLI->dockerd" "docker CLI->hakod" "hako CLI->hakod" "hakod/" "hako/" "target" "load"
+	for op in "${BOPS[@]}"; do
+		line=$(printf '%-38s' "${BOPNAME[$op]}")
+		for v in "${VARIANTS[@]}"; do
+			MED[$op.$v]=$(q "$S/$op.$v" 0.5)
+			line+=$(printf ' %-21s' "$(ms "${MED[$op.$v]}") / $(ms "$(q "$S/$op.$v" 0.9)")")
+		done
+		same=$(ratio "${MED[$op.dh]}" "${MED[$op.dd]}")
+		own=$(ratio "${MED[$op.kh]}" "${MED[$op.dd]}")
+		t=${BTARGET[$op]}
+		if awk -v r="$own" -v t="$t" 'BEGIN { exit !(r <= t) }'; then verdict="<=$t met"; else verdict="<=$t missed"; fi
+		printf '%s %9s %9s  %-14s %s\n' "$line" "$same" "$own" "$verdict" "${LOAD[$op]}"
+		summary+=("$(printf '%-38s hako %6.3fs  docker %6.3fs  ratio %s (hakod/dockerd with the docker CLI %s) (target <=%s: %s)' "${BOPNAME[$op]}" \
+			"$(awk -v u="${MED[$op.kh]}" 'BEGIN { print u / 1e6 }')" "$(awk -v u="${MED[$op.dd]}" 'BEGIN { print u / 1e6 }')" \
+			"$own" "$same" "$t" "${verdict##* }")")
+	done
+	echo
+	echo "medians, all sections; hako = hako CLI -> hakod, docker = docker CLI -> dockerd:"
+	printf '  %s\n' "${summary[@]}"
+fi
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo

@@ -7,6 +7,7 @@
 package apiclient
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -197,4 +198,52 @@ func daemonMessage(body []byte) string {
 		return ": " + m.Message
 	}
 	return ""
+}
+
+// PostJSON sends body as JSON to path (an Engine API path without the
+// version prefix) at the negotiated version and decodes a JSON answer into
+// out (unless nil). It serves requests whose body the moby client's types
+// cannot carry as docker's CLI sends them (network create's addresses as
+// the user typed them, so that the daemon judges a malformed one). A
+// daemon error reads as the moby client's: "Error response from daemon:
+// MESSAGE".
+func (c *Client) PostJSON(ctx context.Context, path string, body, out any) error {
+	if _, err := c.Client.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		return err
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v"+c.ClientVersion()+path, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if err := clitrace.InjectHeader(req); err != nil {
+		return err
+	}
+	c.used.Store(true)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("POST %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("POST %s: %w", path, err)
+	}
+	if resp.StatusCode >= 400 {
+		msg := strings.TrimPrefix(daemonMessage(data), ": ")
+		if msg == "" {
+			msg = fmt.Sprintf("API returned a %d (%s) but provided no error-message", resp.StatusCode, http.StatusText(resp.StatusCode))
+		}
+		return fmt.Errorf("Error response from daemon: %s", msg)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("POST %s: decode the answer: %w", path, err)
+		}
+	}
+	return nil
 }

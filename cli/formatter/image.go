@@ -141,14 +141,14 @@ func (r *imageContext) SharedSize() string {
 	if r.i.SharedSize == -1 {
 		return "N/A"
 	}
-	return Size(r.i.SharedSize)
+	return units.HumanSize(float64(r.i.SharedSize))
 }
 
 func (r *imageContext) UniqueSize() string {
 	if r.i.Size == -1 || r.i.SharedSize == -1 {
 		return "N/A"
 	}
-	return Size(r.i.Size - r.i.SharedSize)
+	return units.HumanSize(float64(r.i.Size - r.i.SharedSize))
 }
 
 // VirtualSize is docker 28's alias of Size, in its older rounding.

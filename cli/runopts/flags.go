@@ -21,6 +21,8 @@ type Options struct {
 	volumes     *List
 	mounts      *List
 	tmpfs       *List
+	volumesFrom *List
+	volDriver   string
 	publish     *List
 	expose      *List
 	capAdd      *List
@@ -97,6 +99,7 @@ func AddFlags(fs *pflag.FlagSet) *Options {
 		volumes:     NewList(nil),
 		mounts:      NewList(validateMountFlag),
 		tmpfs:       NewList(nil),
+		volumesFrom: NewList(nil),
 		publish:     NewList(nil),
 		expose:      NewList(nil),
 		capAdd:      NewList(nil),
@@ -129,6 +132,8 @@ func AddFlags(fs *pflag.FlagSet) *Options {
 	fs.VarP(o.volumes, "volume", "v", "Bind mount a volume")
 	fs.Var(o.mounts, "mount", "Attach a filesystem mount to the container")
 	fs.Var(o.tmpfs, "tmpfs", "Mount a tmpfs directory")
+	fs.Var(o.volumesFrom, "volumes-from", "Mount volumes from the specified container(s)")
+	fs.StringVar(&o.volDriver, "volume-driver", "", "Optional volume driver for the container")
 	fs.BoolVar(&o.ReadOnly, "read-only", false, "Mount the container's root filesystem as read only")
 	fs.VarP(&o.memory, "memory", "m", "Memory limit")
 	fs.Var(&o.memorySwap, "memory-swap", "Swap limit equal to memory plus swap: '-1' to enable unlimited swap")

@@ -248,6 +248,8 @@ func (o *Options) Parse(fs *pflag.FlagSet, image string, args []string, getenv f
 		OomScoreAdj:     o.OomScoreAdj,
 		ShmSize:         int64(o.shmSize),
 		Tmpfs:           tmpfs,
+		VolumesFrom:     o.volumesFrom.Values(),
+		VolumeDriver:    o.volDriver,
 		Sysctls:         sysctls,
 		Runtime:         o.Runtime,
 		Mounts:          mounts,

@@ -210,8 +210,7 @@ func TestBadInputLeavesNothing(t *testing.T) {
 		{[]string{"run", "-d", "--restart", "bogus", img, "true"}, "invalid restart policy", 125},
 		{[]string{"run", "--rm", "--mount", "type=bind,source=/no/such/dir,target=/x", img, "true"}, "bind source path does not exist", 125},
 		{[]string{"run", "--rm", "--network", "nonet", img, "true"}, "network nonet not found", 125},
-		{[]string{"run", "--rm", "-p", "8080:80", img, "true"}, "publishing ports (-p, -P) is not supported", 125},
-		{[]string{"run", "--rm", "-v", "vol1:/data", img, "true"}, "named volumes are not supported", 125},
+		{[]string{"run", "--rm", "-v", "vol 1:/data", img, "true"}, "includes invalid characters for a local volume name", 125},
 	}
 	for _, c := range cases {
 		_, errs, code := d.Docker(c.args...)

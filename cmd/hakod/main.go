@@ -47,6 +47,8 @@ type Config struct {
 	RegistryMirrors    []string          `toml:"registry-mirrors"`
 	LogLevel           string            `toml:"log-level"`
 	OTLPEndpoint       string            `toml:"otlp-endpoint"`
+	CRIConfig                            // cri.go
+	NetworkConfig                        // network.go
 }
 
 func defaults() Config {
@@ -106,6 +108,8 @@ func newCommand() *cobra.Command {
 	f.StringSliceVar(&cfg.RegistryMirrors, "registry-mirror", nil, "registry mirror")
 	f.StringVarP(&cfg.LogLevel, "log-level", "l", cfg.LogLevel, "debug, info, warn or error")
 	f.StringVar(&cfg.OTLPEndpoint, "otlp-endpoint", "", "trace every API request and export the spans (hakod, shim, runtime, init) over OTLP/HTTP to this collector: http://host:4318, https://host:4318 or host:4318 (docs/otlp.md)")
+	criFlags(f, &cfg.CRIConfig)
+	networkFlags(f, &cfg.NetworkConfig)
 	return cmd
 }
 
@@ -135,6 +139,8 @@ func loadConfigFile(path string, cfg *Config, cmd *cobra.Command) error {
 	set("registry-mirrors", func() { cfg.RegistryMirrors = file.RegistryMirrors })
 	set("log-level", func() { cfg.LogLevel = file.LogLevel })
 	set("otlp-endpoint", func() { cfg.OTLPEndpoint = file.OTLPEndpoint })
+	applyCRIFile(set, file.CRIConfig, &cfg.CRIConfig)
+	applyNetworkFile(set, file.NetworkConfig, &cfg.NetworkConfig)
 	for k, v := range file.Runtimes {
 		if cfg.Runtimes == nil {
 			cfg.Runtimes = map[string]string{}
@@ -179,10 +185,19 @@ func run(ctx context.Context, cfg Config) error {
 	if _, err := registry.ValidateMirrors(cfg.RegistryMirrors); err != nil {
 		return fmt.Errorf("--registry-mirror: %w", err)
 	}
-	reg := registry.New(store, registry.Options{Insecure: cfg.InsecureRegistries, Mirrors: cfg.RegistryMirrors, UserAgent: "hako/" + version, Logger: log})
+	hosts, err := registryHosts(cfg.CRIConfig)
+	if err != nil {
+		return err
+	}
+	reg := registry.New(store, registry.Options{Insecure: cfg.InsecureRegistries, Mirrors: cfg.RegistryMirrors, Hosts: hosts, UserAgent: "hako/" + version, Logger: log})
+	nets, err := openNetworks(ctx, cfg, log) // network.go
+	if err != nil {
+		return err
+	}
+	defer nets.Close()
 	eng, err := engine.Open(ctx, engine.Config{
 		DataRoot: cfg.DataRoot, ExecRoot: cfg.ExecRoot, Runtimes: runtimes, DefaultRuntime: cfg.DefaultRuntime,
-		ShimPath: shimPath, Images: store, Log: log,
+		ShimPath: shimPath, Images: store, Networks: nets, Log: log,
 	})
 	if err != nil {
 		return err
@@ -228,6 +243,11 @@ func run(ctx context.Context, cfg Config) error {
 		}()
 		log.Info("API listening", "host", h)
 	}
+	stopCRI, err := startCRI(ctx, cfg, eng, reg, nets, log)
+	if err != nil {
+		return err
+	}
+	defer stopCRI()
 	log.Info("hakod started", "version", version, "data-root", cfg.DataRoot, "exec-root", cfg.ExecRoot, "default-runtime", cfg.DefaultRuntime)
 
 	sigs := make(chan os.Signal, 1)

@@ -200,3 +200,25 @@ func readGroup(rootfs string) ([]groupEntry, error) {
 	})
 	return out, err
 }
+
+// ResolveGroup resolves a --group-add value: a number as is, a name
+// against rootfs/etc/group (opened inside the rootfs), with runc's message
+// when it is not there.
+func ResolveGroup(rootfs, group string) (uint32, error) {
+	if n, err := strconv.ParseUint(group, 10, 32); err == nil {
+		if n > maxID {
+			return 0, fmt.Errorf("%w: gid %d is out of range", errdefs.ErrInvalid, n)
+		}
+		return uint32(n), nil
+	}
+	groups, err := readGroup(rootfs)
+	if err != nil && !os.IsNotExist(err) {
+		return 0, fmt.Errorf("read the container's /etc/group: %w", err)
+	}
+	for _, g := range groups {
+		if g.name == group {
+			return g.gid, nil
+		}
+	}
+	return 0, errdefs.Invalidf("Unable to find group %s: no matching entries in group file", group)
+}

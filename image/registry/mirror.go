@@ -110,6 +110,13 @@ func (e endpoint) String() string {
 // mirrors, then Docker Hub, for docker.io names; the name's own registry
 // for any other.
 func (c *Client) endpoints(r reference.Reference) ([]endpoint, error) {
+	if h, ok := c.hostsFor(r.Domain); ok { // hosts.go
+		own, err := c.ggcrRepo(r)
+		if err != nil {
+			return nil, err
+		}
+		return c.hostEndpoints(hostsRef{registry: r.Domain, path: r.Path, own: &endpoint{repo: own}}, h)
+	}
 	if r.Domain != reference.DefaultDomain {
 		repo, err := c.ggcrRepo(r)
 		if err != nil {

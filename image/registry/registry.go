@@ -48,6 +48,10 @@ type Options struct {
 	// ValidateMirrors first: New cannot fail, so with an invalid one every
 	// Docker Hub pull fails with that error instead.
 	Mirrors []string
+	// Hosts are per-registry hosts (containerd's hosts.toml, see hosts.go)
+	// by registry host ("registry.k8s.io", "_default"); LoadHostsDir
+	// reads them. They come before Mirrors for docker.io.
+	Hosts map[string]RegistryHosts
 	// Platform selects from multi-platform indexes (the host's if nil).
 	Platform *ocispec.Platform
 	// Transport is the base HTTP transport (http.DefaultTransport if nil).

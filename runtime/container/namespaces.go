@@ -105,6 +105,12 @@ func (pl nsPlan) add(p *nsexec.Program, s *specs.Spec) {
 		p.Add(nsexec.OpSetns, nsexec.Step{Span: "runtime.namespaces.setns", Field: "linux.namespaces",
 			Attrs: map[string]string{"join": strings.Join(names, " ")}}, args...)
 	}
+	if pl.has[specs.UserNamespace] && !pl.newUser {
+		// A user namespace joined by path (a pod's) leaves the host's
+		// credentials, which it need not map: files made in the new mounts
+		// would fail with EOVERFLOW. Become its root, as runc does.
+		p.Add(nsexec.OpSetidRoot, nsexec.Step{Field: "linux.namespaces"})
+	}
 	if pl.newUser {
 		p.Add(nsexec.OpUnshare, nsexec.Step{Span: "runtime.namespaces.unshare", Field: "linux.namespaces",
 			Attrs: map[string]string{"new": "user"}}, uint64(unix.CLONE_NEWUSER))

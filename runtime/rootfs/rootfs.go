@@ -59,8 +59,11 @@ func Prepare(p *nsexec.Program, s *specs.Spec, o Options) error {
 	if o.HostMountNS {
 		prop = 0
 	} else if prop&unix.MS_SHARED != 0 {
-		// pivot_root refuses a new root whose parent mount is shared.
-		mp, err := mountPointOf(filepath.Dir(s.Root.Path))
+		// pivot_root refuses a new root whose parent mount is shared. The
+		// parent is the mount holding root.path, which is root.path itself
+		// when the rootfs is a mount point (hakod's overlay), as in runc's
+		// getParentMount.
+		mp, err := mountPointOf(s.Root.Path)
 		if err != nil {
 			return fmt.Errorf("root.path: %w", err)
 		}

@@ -2,9 +2,10 @@
 # Runs the CLI suite (docker CLI and hako CLI side by side) against a hakod
 # of its own: a temporary socket, data root and exec root, removed after.
 # `go test ./test/cli` alone runs the same suite against a dockerd it starts.
+# HAKO_BIN: the directory of hako's binaries (default bin/).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BIN=$PWD/bin
+BIN=${HAKO_BIN:-$PWD/bin}
 T=$(mktemp -d /tmp/hako-clitest.XXXXXX)
 pid=
 cleanup() {
@@ -22,6 +23,8 @@ cleanup() {
 		kill "$pid"
 		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 	fi
+	# The daemon's bridges, namespaces, leases and iptables rules.
+	[[ -d $T/data ]] && go run ./test/netpurge --data-root "$T/data" --exec-root "$T/run" || true
 	grep -q " $T" /proc/mounts && awk -v t="$T" 'index($2, t) == 1 { print $2 }' /proc/mounts | sort -r | xargs -r umount -l
 	rm -rf "$T"
 	exit $rc

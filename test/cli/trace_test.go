@@ -30,6 +30,32 @@ func TestTrace(t *testing.T) {
 		if !s.ownDaemon && strings.Contains(r.err, "does not serve traces") {
 			t.Errorf("the daemon under test should serve its spans:\n%s", r.err)
 		}
+		if !s.ownDaemon {
+			// hakod's trace reaches down through the shim to the init.
+			for _, want := range []string{"engine.start", "shim.Start", "shim.runtime.create", "runtime.namespaces", "runtime.rootfs.pivot_root", "runtime.init.execve"} {
+				if !strings.Contains(r.err, want) {
+					t.Errorf("%v: hakod's trace lacks %q:\n%s", args, want, r.err)
+				}
+			}
+		}
+	}
+	if !s.ownDaemon {
+		// An exec into a container started earlier, untraced: the shim's
+		// and the runtime's spans still join the exec's trace.
+		name := "trace-exec-h"
+		s.cleanup(t, name)
+		if r := s.run(s.hako, "", "run", "-d", "--name", name, testImage, "sleep", "60"); r.code != 0 {
+			t.Fatalf("run -d: %s", r)
+		}
+		r := s.run(s.hako, "", "exec", "--trace", name, "true")
+		if r.code != 0 {
+			t.Fatalf("exec --trace: %s", r)
+		}
+		for _, want := range []string{"engine.exec.start", "shim.runtime.exec", "runtime.exec"} {
+			if !strings.Contains(r.err, want) {
+				t.Errorf("exec trace lacks %q:\n%s", want, r.err)
+			}
+		}
 	}
 	// A failing command still prints its trace, with the error.
 	r := s.run(s.hako, "", "--trace", "inspect", "nosuch-object")

@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hako-project/hako/network"
 )
 
 // Binaries are hako's programs, built once per test binary.
@@ -278,6 +280,11 @@ func (d *Daemon) Cleanup() {
 				}
 			}
 		}
+	}
+	// The daemon's networks: its containers' namespaces, veths and
+	// leases, its bridges and their iptables rules.
+	if err := network.Purge(context.Background(), network.Config{DataRoot: d.DataRoot, ExecRoot: d.ExecRoot}); err != nil {
+		d.t.Logf("purge hakod's networks: %v", err)
 	}
 	UnmountUnder(d.Dir)
 	_ = os.RemoveAll(d.Dir)

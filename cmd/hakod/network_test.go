@@ -1,0 +1,435 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hako-project/hako/test/hakodtest"
+)
+
+// These tests drive hakod's networks (CNI: bridge, host-local, portmap)
+// with the real docker CLI, and check after each step that nothing is
+// left on the host: namespaces, attachments, leases, veths, rules.
+
+// needCNI skips when the CNI plugins are not installed.
+func needCNI(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
+		t.Skip("needs the CNI plugins: apt-get install containernetworking-plugins")
+	}
+}
+
+// bridgeOf is the Linux bridge of network name.
+func bridgeOf(t *testing.T, d *hakodtest.Daemon, name string) string {
+	t.Helper()
+	out := d.MustDocker("network", "inspect", "-f", `{{index .Options "com.docker.network.bridge.name"}} {{.Id}}`, name)
+	br, id, _ := strings.Cut(out, " ")
+	if br == "" || br == "<no value>" {
+		br = "hk-" + id[:12]
+	}
+	return br
+}
+
+// freePort is a TCP port nothing listens on (now).
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// httpGet fetches url, retrying briefly while the server starts.
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	c := &http.Client{Timeout: 2 * time.Second}
+	var lastErr error
+	for i := 0; i < 30; i++ {
+		resp, err := c.Get(url)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return string(b)
+		}
+		lastErr = err
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("GET %s: %v", url, lastErr)
+	return ""
+}
+
+// netLeftovers lists what the daemon's networking left on the host for
+// containers that no longer run: pinned namespaces, attachments, leases,
+// veths on its bridges, rules naming the given IDs.
+func netLeftovers(d *hakodtest.Daemon, bridges []string, ids ...string) []string {
+	var out []string
+	ents, _ := os.ReadDir(filepath.Join(d.ExecRoot, "netns"))
+	for _, e := range ents {
+		out = append(out, "netns "+e.Name())
+	}
+	atts, _ := filepath.Glob(filepath.Join(d.ExecRoot, "network", "attachments", "*.json"))
+	for _, a := range atts {
+		out = append(out, "attachment "+filepath.Base(a))
+	}
+	leases, _ := filepath.Glob(filepath.Join(d.ExecRoot, "network", "ipam", "*", "*"))
+	for _, l := range leases {
+		if b := filepath.Base(l); b != "lock" && !strings.HasPrefix(b, "last_reserved_ip") {
+			out = append(out, "lease "+b)
+		}
+	}
+	for _, br := range bridges {
+		o, _ := exec.Command("ip", "-o", "link", "show", "master", br).Output()
+		if s := strings.TrimSpace(string(o)); s != "" {
+			out = append(out, "veth on "+br+": "+s)
+		}
+	}
+	for _, table := range []string{"filter", "nat"} {
+		o, _ := exec.Command("iptables", "-w", "-t", table, "-S").Output()
+		for _, l := range strings.Split(string(o), "\n") {
+			for _, id := range ids {
+				if id != "" && strings.Contains(l, id) {
+					out = append(out, table+" rule "+l)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// assertNoNetLeftovers waits a moment for the background detaches (CNI
+// DEL runs after a container is gone) and the kernel's namespace clean-up,
+// then requires that nothing is left.
+func assertNoNetLeftovers(t *testing.T, d *hakodtest.Daemon, bridges []string, ids ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		left := netLeftovers(d, bridges, ids...)
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			ns, _ := exec.Command("lsns", "-t", "net", "-o", "NS,NPROCS,PID,COMMAND,NSFS").CombinedOutput()
+			t.Errorf("left behind:\n  %s\nnetwork namespaces:\n%s", strings.Join(left, "\n  "), ns)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestNetworkDefaultBridge(t *testing.T) {
+	needCNI(t)
+	d := hakodtest.Start(t)
+	img := d.DefaultImage()
+	br := bridgeOf(t, d, "bridge")
+	subnet := d.MustDocker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}", "bridge")
+	_, gw, _ := strings.Cut(subnet, " ")
+	out := d.MustDocker("run", "--rm", img, "sh", "-c", "ip -4 -o addr show eth0; ip route; ping -c1 -W2 "+gw+" >/dev/null && echo gateway-ok")
+	if !strings.Contains(out, "gateway-ok") || !strings.Contains(out, "default via "+gw) {
+		t.Errorf("default bridge container:\n%s", out)
+	}
+	id := d.MustDocker("run", "-d", "--name", "sleeper", img, "sleep", "60")
+	info := d.MustDocker("inspect", "-f", `{{with index .NetworkSettings.Networks "bridge"}}{{.IPAddress}} {{.IPPrefixLen}} {{.Gateway}} {{.MacAddress}} {{len .NetworkID}} {{len .EndpointID}}{{end}}`, "sleeper")
+	f := strings.Fields(info)
+	if len(f) != 6 || f[2] != gw || f[4] != "64" || f[5] != "64" || f[3] == "" {
+		t.Errorf("inspect: %q", info)
+	}
+	if cnt := d.MustDocker("network", "inspect", "-f", "{{len .Containers}}", "bridge"); cnt != "1" {
+		t.Errorf("network inspect lists %s containers", cnt)
+	}
+	d.MustDocker("rm", "-f", "sleeper")
+	assertNoNetLeftovers(t, d, []string{br}, id)
+}
+
+func TestNetworkUserDefinedNames(t *testing.T) {
+	needCNI(t)
+	d := hakodtest.Start(t)
+	img := d.DefaultImage()
+	d.MustDocker("network", "create", "appnet")
+	br := bridgeOf(t, d, "appnet")
+	web := d.MustDocker("run", "-d", "--name", "web", "--network", "appnet", "--network-alias", "www", img, "httpd", "-f", "-p", "80", "-h", "/etc")
+	out := d.MustDocker("run", "--rm", "--network", "appnet", img, "sh", "-c",
+		"ping -c1 -W2 web >/dev/null && echo ping-ok; printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc www 80 | tail -1")
+	if !strings.Contains(out, "ping-ok") || !strings.Contains(out, web[:12]) {
+		t.Errorf("by name on a user network:\n%s", out)
+	}
+	// A container that leaves disappears from the others' hosts files.
+	d.MustDocker("run", "-d", "--name", "db", "--network", "appnet", img, "sleep", "60")
+	if h := d.MustDocker("exec", "web", "cat", "/etc/hosts"); !strings.Contains(h, "\tdb ") {
+		t.Errorf("web's hosts lacks db:\n%s", h)
+	}
+	d.MustDocker("rm", "-f", "db")
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.Contains(d.MustDocker("exec", "web", "cat", "/etc/hosts"), "\tdb ") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if h := d.MustDocker("exec", "web", "cat", "/etc/hosts"); strings.Contains(h, "\tdb ") {
+		t.Errorf("db still in web's hosts after its removal:\n%s", h)
+	}
+	// The default bridge has no names, as docker's.
+	if _, _, code := d.Docker("run", "--rm", img, "ping", "-c1", "-W1", "web"); code == 0 {
+		t.Errorf("web resolved from the default bridge")
+	}
+	d.MustDocker("rm", "-f", "web")
+	d.MustDocker("network", "rm", "appnet")
+	if exec.Command("ip", "link", "show", br).Run() == nil {
+		t.Errorf("bridge %s of the removed network is left", br)
+	}
+	assertNoNetLeftovers(t, d, nil, web)
+	if out := netLeftovers(d, nil, "hako-"+strings.TrimPrefix(br, "hk-")); len(out) > 0 {
+		t.Errorf("rules of the removed network left: %v", out)
+	}
+}
+
+func TestNetworkPublish(t *testing.T) {
+	needCNI(t)
+	d := hakodtest.Start(t)
+	img := d.DefaultImage()
+	br := bridgeOf(t, d, "bridge")
+	port := freePort(t)
+	id := d.MustDocker("run", "-d", "--name", "www", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), img, "httpd", "-f", "-p", "80", "-h", "/etc")
+	if got := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/hostname", port)); strings.TrimSpace(got) != id[:12] {
+		t.Errorf("GET through the published port: %q", got)
+	}
+	if out := d.MustDocker("port", "www"); out != fmt.Sprintf("80/tcp -> 127.0.0.1:%d", port) {
+		t.Errorf("docker port: %q", out)
+	}
+	if out := d.MustDocker("ps", "--format", "{{.Ports}}"); out != fmt.Sprintf("127.0.0.1:%d->80/tcp", port) {
+		t.Errorf("ps PORTS: %q", out)
+	}
+	// -P: ephemeral ports for the exposed ones, reachable from the host
+	// and from another namespace (a container, through the gateway).
+	d.MustDocker("run", "-d", "--name", "all", "-P", "--expose", "80", img, "httpd", "-f", "-p", "80", "-h", "/etc")
+	hp := d.MustDocker("port", "all", "80/tcp")
+	_, p, ok := strings.Cut(hp, ":")
+	if !ok || !strings.HasPrefix(hp, "0.0.0.0:") {
+		t.Fatalf("docker port all 80/tcp: %q", hp)
+	}
+	if got := httpGet(t, "http://127.0.0.1:"+p+"/hostname"); strings.TrimSpace(got) == "" {
+		t.Errorf("-P port answers nothing")
+	}
+	gw := d.MustDocker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", "bridge")
+	out := d.MustDocker("run", "--rm", img, "sh", "-c", "printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc "+gw+" "+p+" | tail -1")
+	if strings.TrimSpace(out) == "" {
+		t.Errorf("-P port not reachable from another namespace")
+	}
+	allID := d.MustDocker("inspect", "-f", "{{.Id}}", "all")
+	d.MustDocker("rm", "-f", "www", "all")
+	assertNoNetLeftovers(t, d, []string{br}, id, allID)
+	// The port is free again.
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Errorf("published port still held after rm: %v", err)
+	} else {
+		l.Close()
+	}
+}
+
+func TestNetworkConnectDisconnect(t *testing.T) {
+	needCNI(t)
+	d := hakodtest.Start(t)
+	img := d.DefaultImage()
+	d.MustDocker("network", "create", "--subnet", "10.213.7.0/24", "side")
+	br := bridgeOf(t, d, "side")
+	d.MustDocker("run", "-d", "--name", "peer", "--network", "side", "--ip", "10.213.7.50", img, "sleep", "60")
+	id := d.MustDocker("run", "-d", "--name", "box", img, "sleep", "60")
+	d.MustDocker("network", "connect", "--alias", "boxy", "side", "box")
+	out := d.MustDocker("exec", "box", "sh", "-c", "ip -4 -o addr show eth1; ping -c1 -W2 peer >/dev/null && echo peer-ok")
+	if !strings.Contains(out, "10.213.7.") || !strings.Contains(out, "peer-ok") {
+		t.Errorf("after connect:\n%s", out)
+	}
+	if out := d.MustDocker("exec", "peer", "sh", "-c", "ping -c1 -W2 boxy >/dev/null && echo ok"); out != "ok" {
+		t.Errorf("peer cannot reach box by its alias: %q", out)
+	}
+	if ip := d.MustDocker("inspect", "-f", `{{with index .NetworkSettings.Networks "side"}}{{.IPAddress}}{{end}}`, "peer"); ip != "10.213.7.50" {
+		t.Errorf("--ip: %q", ip)
+	}
+	_, errs, code := d.Docker("network", "rm", "side")
+	if code == 0 || !strings.Contains(errs, "error while removing network: network side id ") || !strings.Contains(errs, "has active endpoints") {
+		t.Errorf("rm with active endpoints: %d %q", code, errs)
+	}
+	d.MustDocker("network", "disconnect", "side", "box")
+	if out, _, _ := d.Docker("exec", "box", "ip", "-o", "link", "show", "eth1"); strings.Contains(out, "eth1") {
+		t.Errorf("eth1 still there after disconnect: %s", out)
+	}
+	if _, errs, code := d.Docker("network", "disconnect", "side", "box"); code == 0 || !strings.Contains(errs, "is not connected to network side") {
+		t.Errorf("second disconnect: %d %q", code, errs)
+	}
+	peer := d.MustDocker("inspect", "-f", "{{.Id}}", "peer")
+	d.MustDocker("rm", "-f", "peer", "box")
+	d.MustDocker("network", "rm", "side")
+	assertNoNetLeftovers(t, d, []string{bridgeOf(t, d, "bridge")}, id, peer)
+	if exec.Command("ip", "link", "show", br).Run() == nil {
+		t.Errorf("bridge %s left", br)
+	}
+}
+
+func TestNetworkBadInput(t *testing.T) {
+	needCNI(t)
+	d := hakodtest.Start(t)
+	img := d.DefaultImage()
+	br := bridgeOf(t, d, "bridge")
+	// A port a host program listens on.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	busy := l.Addr().(*net.TCPAddr).Port
+	// A port another container publishes.
+	taken := freePort(t)
+	d.MustDocker("run", "-d", "--name", "holder", "-p", fmt.Sprintf("%d:80", taken), img, "sleep", "60")
+	d.MustDocker("network", "create", "--subnet", "10.213.8.0/24", "first")
+	cases := []struct {
+		args []string
+		want string
+		code int
+	}{
+		{[]string{"run", "--rm", "--name", "busy1", "-p", fmt.Sprintf("127.0.0.1:%d:80", busy), img, "true"},
+			fmt.Sprintf("driver failed programming external connectivity on endpoint busy1 (%%s): Bind for 127.0.0.1:%d failed: port is already allocated", busy), 125},
+		{[]string{"run", "-d", "--name", "busy2", "-p", fmt.Sprintf("%d:80", taken), img, "true"},
+			fmt.Sprintf("): Bind for 0.0.0.0:%d failed: port is already allocated", taken), 125},
+		{[]string{"run", "--rm", "--network", "nosuchnet", img, "true"}, "network nosuchnet not found", 125},
+		{[]string{"network", "create", "--subnet", "10.213.8.128/25", "second"}, "Pool overlaps with other one on this address space", 1},
+		{[]string{"network", "create", "--subnet", "10.213.9.0/24", "first"}, "network with name first already exists", 1},
+		{[]string{"network", "create", "--subnet", "nonsense", "third"}, "Invalid subnet nonsense : invalid CIDR address: nonsense", 1},
+		{[]string{"network", "create", "-d", "overlay2x", "fourth"}, `plugin "overlay2x" not found`, 1},
+		{[]string{"network", "rm", "bridge"}, "bridge is a pre-defined network and cannot be removed", 1},
+		{[]string{"network", "rm", "nosuchnet"}, "network nosuchnet not found", 1},
+		{[]string{"run", "--rm", "--ip", "172.30.1.1", img, "true"}, "user specified IP address is supported on user defined networks only", 125},
+		{[]string{"network", "connect", "nosuchnet", "holder"}, "network nosuchnet not found", 1},
+		{[]string{"network", "connect", "host", "holder"}, "container cannot be disconnected from host network or connected to host network", 1},
+	}
+	for _, c := range cases {
+		_, errs, code := d.Docker(c.args...)
+		want := c.want
+		if strings.Contains(want, "%s") {
+			want = want[:strings.Index(want, "%s")]
+		}
+		if code != c.code || !strings.Contains(errs, want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d and %q", c.args, code, errs, c.code, want)
+		}
+	}
+	if out := d.MustDocker("ps", "-a", "--format", "{{.Names}}"); out != "holder\nbusy2" && out != "busy2\nholder" {
+		t.Errorf("containers after the failures: %q", out)
+	}
+	busy2 := d.MustDocker("inspect", "-f", "{{.Id}}", "busy2")
+	holder := d.MustDocker("inspect", "-f", "{{.Id}}", "holder")
+	if ls := d.MustDocker("network", "ls", "--format", "{{.Name}}"); strings.Contains(ls, "second") || strings.Contains(ls, "third") || strings.Contains(ls, "fourth") {
+		t.Errorf("half-made networks: %s", ls)
+	}
+	d.MustDocker("rm", "-f", "holder", "busy2")
+	d.MustDocker("network", "rm", "first")
+	assertNoNetLeftovers(t, d, []string{br}, holder, busy2)
+	// The bridges hakod has are the default one only.
+	links, _ := exec.Command("ip", "-o", "link", "show", "type", "bridge").Output()
+	for _, l := range strings.Split(string(links), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 1 && strings.HasPrefix(f[1], "hk-") && strings.Contains(l, d.Dir) {
+			t.Errorf("unexpected bridge %s", f[1])
+		}
+	}
+}
+
+func TestNetworkRunRmLeavesNothing(t *testing.T) {
+	needCNI(t)
+	d := hakodtest.Start(t)
+	img := d.DefaultImage()
+	d.MustDocker("network", "create", "loopnet")
+	brs := []string{bridgeOf(t, d, "bridge"), bridgeOf(t, d, "loopnet")}
+	n := 50
+	if v, err := strconv.Atoi(os.Getenv("HAKO_NET_RUNS")); err == nil && v > 0 {
+		n = v
+	}
+	port := freePort(t)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		args := []string{"run", "--rm", img, "true"}
+		switch i % 3 {
+		case 1:
+			args = []string{"run", "--rm", "--network", "loopnet", img, "true"}
+		case 2:
+			args = []string{"run", "--rm", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), img, "true"}
+		}
+		if _, errs, code := d.Docker(args...); code != 0 {
+			t.Fatalf("run %d: exit %d: %s", i, code, errs)
+		}
+	}
+	t.Logf("%d × run --rm: %v (%v each)", n, time.Since(start), time.Since(start)/time.Duration(n))
+	assertNoNetLeftovers(t, d, brs)
+	if out := rulesNaming(fmt.Sprintf("dpt:%d", port), fmt.Sprintf("--dport %d ", port)); out != "" {
+		t.Errorf("port rules left:\n%s", out)
+	}
+	d.MustDocker("network", "rm", "loopnet")
+}
+
+// rulesNaming lists the nat rules containing one of subs.
+func rulesNaming(subs ...string) string {
+	o, _ := exec.Command("iptables", "-w", "-t", "nat", "-S").Output()
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(string(o)))
+	for sc.Scan() {
+		for _, s := range subs {
+			if strings.Contains(sc.Text(), s) {
+				out = append(out, sc.Text())
+			}
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestNetworkDaemonRestart(t *testing.T) {
+	needCNI(t)
+	d := hakodtest.Start(t)
+	img := d.DefaultImage()
+	d.MustDocker("network", "create", "keep")
+	port := freePort(t)
+	web := d.MustDocker("run", "-d", "--name", "web", "--network", "keep", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), img, "httpd", "-f", "-p", "80", "-h", "/etc")
+	d.MustDocker("run", "-d", "--name", "client", "--network", "keep", img, "sleep", "60")
+	ends := d.MustDocker("run", "-d", "--name", "ends", "--network", "keep", img, "sh", "-c", "sleep 1")
+	httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/hostname", port))
+	d.Kill()
+	time.Sleep(1500 * time.Millisecond) // "ends" exits while hakod is down
+	d.Restart()
+	if out := d.MustDocker("exec", "client", "sh", "-c", "ping -c1 -W2 web >/dev/null && echo ok"); out != "ok" {
+		t.Errorf("ping by name after the restart: %q", out)
+	}
+	if got := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/hostname", port)); strings.TrimSpace(got) != web[:12] {
+		t.Errorf("published port after the restart: %q", got)
+	}
+	// The port is still reserved by the running container.
+	if _, errs, code := d.Docker("run", "--rm", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), img, "true"); code == 0 || !strings.Contains(errs, "port is already allocated") {
+		t.Errorf("port taken twice after the restart: %d %q", code, errs)
+	}
+	// The one that ended while hakod was away is detached.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := os.Stat(filepath.Join(d.ExecRoot, "netns", ends))
+		if os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("netns of a container that ended while hakod was down is left")
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if h := d.MustDocker("exec", "client", "cat", "/etc/hosts"); strings.Contains(h, "\tends ") {
+		t.Errorf("ended container still in hosts:\n%s", h)
+	}
+	client := d.MustDocker("inspect", "-f", "{{.Id}}", "client")
+	d.MustDocker("rm", "-f", "web", "client", "ends")
+	assertNoNetLeftovers(t, d, []string{bridgeOf(t, d, "keep")}, web, client, ends)
+	d.MustDocker("network", "rm", "keep")
+}

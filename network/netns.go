@@ -1,0 +1,103 @@
+package network
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// A container's network namespace is created by hakod, not by the OCI
+// runtime, and pinned by a bind mount of its nsfs file onto
+// EXEC-ROOT/netns/ID. It so exists before the runtime starts (the CNI
+// plugins configure it first; the spec joins it by path), outlives the
+// container's processes (CNI DEL still finds the interfaces to delete),
+// and can be joined by several containers (a pod's sandbox).
+
+// prepareNetNSDir creates the directory of the pins. It is not made a
+// mount point of its own (as `ip netns` makes /run/netns a shared one, so
+// that an unpin reaches the copies other mount namespaces took of a pin):
+// a mount below the roots while hakod runs is what its leak checks look
+// for, and it is not needed for the interfaces: CNI DEL deletes them in
+// the namespace before the pin goes, so a copy of a pin elsewhere (a mount
+// namespace made while the container ran) keeps at most an empty
+// namespace alive, until that mount namespace ends. On hosts whose root
+// mount is shared (systemd's default) the unpin propagates anyway.
+func prepareNetNSDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	return nil
+}
+
+// createNetNS creates a new network namespace with its loopback interface
+// up and pins it at path (which must not exist).
+//
+// The namespace is made by a thread of our own: it unshares, so only that
+// thread enters the new namespace; it bind-mounts its own nsfs file onto
+// path and brings lo up through a netlink socket opened inside. The thread
+// is never unlocked, so the Go runtime ends it instead of reusing it for
+// other goroutines in the wrong namespace. Bringing lo up here saves the
+// two executions of CNI's loopback plugin (ADD and DEL) per container:
+// this is all that plugin does.
+func createNetNS(path string) (err error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
+	if err != nil {
+		return fmt.Errorf("create netns file: %w", err)
+	}
+	f.Close()
+	defer func() {
+		if err != nil {
+			_ = unix.Unmount(path, unix.MNT_DETACH)
+			_ = os.Remove(path)
+		}
+	}()
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		// No UnlockOSThread: the thread's namespace changed, so it dies
+		// with this goroutine.
+		errc <- func() error {
+			if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+				return fmt.Errorf("unshare the network namespace: %w", err)
+			}
+			self := fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid())
+			if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
+				return fmt.Errorf("pin the network namespace at %s: %w", path, err)
+			}
+			h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+			if err != nil {
+				return fmt.Errorf("netlink in the new namespace: %w", err)
+			}
+			defer h.Close()
+			lo, err := h.LinkByName("lo")
+			if err != nil {
+				return fmt.Errorf("find lo: %w", err)
+			}
+			if err := h.LinkSetUp(lo); err != nil {
+				return fmt.Errorf("bring lo up: %w", err)
+			}
+			return nil
+		}()
+	}()
+	return <-errc
+}
+
+// removeNetNS unpins the namespace at path and removes the file; the
+// namespace ends once no process is in it. A missing path is no error.
+func removeNetNS(path string) error {
+	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("unpin network namespace %s: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove %s: %w", path, err)
+	}
+	return nil
+}
+
+// netnsDir is where namespaces are pinned, below the exec root.
+func netnsDir(execRoot string) string { return filepath.Join(execRoot, "netns") }

@@ -1,0 +1,438 @@
+package network
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// needRoot skips tests that make namespaces, bridges and rules.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: skipped with -short")
+	}
+	if os.Getuid() != 0 {
+		t.Skip("integration test: needs root (namespaces, bridges, iptables)")
+	}
+	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
+		t.Skip("needs the CNI plugins (apt-get install containernetworking-plugins)")
+	}
+}
+
+// openTest opens a manager on temporary roots; cleanup purges it and
+// checks the host is as before.
+func openTest(t *testing.T) (*Manager, Config) {
+	t.Helper()
+	needRoot(t)
+	dir := t.TempDir()
+	cfg := Config{DataRoot: filepath.Join(dir, "data"), ExecRoot: filepath.Join(dir, "run")}
+	m, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		m.Close()
+		nets := m.List()
+		if err := Purge(context.Background(), cfg); err != nil {
+			t.Errorf("purge: %v", err)
+		}
+		for _, n := range nets {
+			if n.Bridge != "" && linkExists(n.Bridge) {
+				t.Errorf("bridge %s left after purge", n.Bridge)
+			}
+			if out := rulesTagged(ruleComment(&n)); out != "" {
+				t.Errorf("rules of %s left after purge:\n%s", n.Name, out)
+			}
+		}
+	})
+	return m, cfg
+}
+
+func linkExists(name string) bool {
+	return exec.Command("ip", "link", "show", name).Run() == nil
+}
+
+// rulesTagged lists the iptables rules (filter and nat) mentioning s.
+func rulesTagged(s string) string {
+	var out []string
+	for _, table := range []string{"filter", "nat"} {
+		b, _ := exec.Command("iptables", "-w", "-t", table, "-S").Output()
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, s) {
+				out = append(out, table+": "+l)
+			}
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// inNS runs a command in the namespace pinned at path.
+func inNS(path string, args ...string) (string, error) {
+	out, err := exec.Command("nsenter", append([]string{"--net=" + path}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+func TestAttachDetach(t *testing.T) {
+	m, _ := openTest(t)
+	def, ok := m.Default()
+	if !ok || def.Subnet.Bits() == 0 || !def.Subnet.Contains(def.Gateway) {
+		t.Fatalf("default network %+v", def)
+	}
+	id := strings.Repeat("ab", 32)
+	hosts := filepath.Join(t.TempDir(), "hosts")
+	start := time.Now()
+	att, err := m.Attach(context.Background(), AttachRequest{
+		ContainerID: id, Name: "c1", Hostname: "h1", HostsPath: hosts,
+		Networks: []EndpointRequest{{Network: "bridge"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("attach: %v", time.Since(start))
+	ep := att.Endpoints[0]
+	if !def.Subnet.Contains(ep.Address.Addr()) || ep.Gateway != def.Gateway || ep.MAC == "" {
+		t.Errorf("endpoint %+v", ep)
+	}
+	if out, err := inNS(att.NetNS, "busybox", "ping", "-c1", "-W2", def.Gateway.String()); err != nil {
+		t.Errorf("ping the gateway: %v\n%s", err, out)
+	}
+	if out, err := inNS(att.NetNS, "ip", "-o", "link", "show", "lo"); err != nil || !strings.Contains(out, "UP") {
+		t.Errorf("lo: %v %s", err, out)
+	}
+	b, _ := os.ReadFile(hosts)
+	if !strings.Contains(string(b), ep.Address.Addr().String()+"\th1\n") {
+		t.Errorf("hosts:\n%s", b)
+	}
+	hostVeth := vethsOn(def.Bridge)
+	if len(hostVeth) != 1 {
+		t.Errorf("veths on %s: %v", def.Bridge, hostVeth)
+	}
+	start = time.Now()
+	if err := m.Detach(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("detach: %v", time.Since(start))
+	m.Settle()
+	t.Logf("detach settled: %v", time.Since(start))
+	assertNoLeftovers(t, m, id, ep.Address.Addr())
+}
+
+// vethsOn lists the interfaces enslaved to bridge.
+func vethsOn(bridge string) []string {
+	out, _ := exec.Command("ip", "-o", "link", "show", "master", bridge).Output()
+	var names []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if f := strings.Fields(l); len(f) > 1 {
+			names = append(names, strings.TrimSuffix(strings.Split(f[1], "@")[0], ":"))
+		}
+	}
+	return names
+}
+
+// assertNoLeftovers checks that container id left nothing: no namespace
+// file, no attachment, no lease, no veth on our bridges, no rule naming it
+// or its address.
+func assertNoLeftovers(t *testing.T, m *Manager, id string, ip netip.Addr) {
+	t.Helper()
+	if fileExists(m.NetNSPath(id)) {
+		t.Errorf("netns %s left", m.NetNSPath(id))
+	}
+	if _, ok := m.Attachment(id); ok {
+		t.Errorf("attachment of %s left", id)
+	}
+	if fileExists(m.store.attachmentPath(id)) {
+		t.Errorf("attachment file of %s left", id)
+	}
+	leases, _ := filepath.Glob(filepath.Join(m.ipamDir, "*", "*"))
+	for _, l := range leases {
+		base := filepath.Base(l)
+		if base == "lock" || strings.HasPrefix(base, "last_reserved_ip") {
+			continue
+		}
+		if b, _ := os.ReadFile(l); strings.Contains(string(b), id) {
+			t.Errorf("lease left: %s", l)
+		}
+	}
+	// The container's end of a veth goes with its namespace, which the
+	// kernel destroys in the background: give it a moment. (Veths are
+	// checked when no container is attached any more.)
+	for _, n := range m.List() {
+		if n.Bridge == "" || len(m.Attachments()) > 0 {
+			continue
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for len(vethsOn(n.Bridge)) > 0 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if v := vethsOn(n.Bridge); len(v) > 0 {
+			t.Errorf("veths left on %s: %v", n.Bridge, v)
+			if os.Getenv("NETDEBUG") != "" {
+				out, _ := exec.Command("sh", "-c", "ip -o link show master "+n.Bridge+"; for t in /proc/"+fmt.Sprint(os.Getpid())+"/task/*; do echo $t $(readlink $t/ns/net); done; ip netns list-id; lsns -t net").CombinedOutput()
+				t.Logf("%s", out)
+			}
+		}
+	}
+	for _, s := range []string{id, ip.String() + "/", ip.String() + ":"} {
+		if ip.IsValid() || s == id {
+			if out := rulesTagged(s); out != "" {
+				t.Errorf("rules mentioning %s left:\n%s", s, out)
+			}
+		}
+	}
+}
+
+func TestPortsAndConflicts(t *testing.T) {
+	m, _ := openTest(t)
+	ctx := context.Background()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	busy := l.Addr().(*net.TCPAddr).Port
+	id1, id2 := strings.Repeat("1", 64), strings.Repeat("2", 64)
+	_, err = m.Attach(ctx, AttachRequest{ContainerID: id1, Name: "c1", Networks: []EndpointRequest{{Network: "bridge"}},
+		Ports: []PortSpec{{HostIP: "127.0.0.1", HostPortStart: busy, HostPortEnd: busy, ContainerPort: 80, Protocol: "tcp"}}})
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("Bind for 127.0.0.1:%d failed: port is already allocated", busy)) {
+		t.Fatalf("port held by a host program: %v", err)
+	}
+	assertNoLeftovers(t, m, id1, netip.Addr{})
+	// A range skips the busy port; an ephemeral one comes from the kernel.
+	att, err := m.Attach(ctx, AttachRequest{ContainerID: id1, Name: "c1", Networks: []EndpointRequest{{Network: "bridge"}},
+		Ports: []PortSpec{{HostPortStart: busy, HostPortEnd: busy + 1, ContainerPort: 80, Protocol: "tcp"}, {ContainerPort: 53, Protocol: "udp"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(att.Ports) != 2 || att.Ports[0].HostPort != busy+1 || att.Ports[1].HostPort == 0 || att.Ports[1].Protocol != "udp" {
+		t.Errorf("ports %+v", att.Ports)
+	}
+	if out := rulesTagged(id1); !strings.Contains(out, "DNAT") {
+		t.Errorf("no DNAT rules for %s:\n%s", id1, out)
+	}
+	// The same port for another container: refused, nothing made.
+	_, err = m.Attach(ctx, AttachRequest{ContainerID: id2, Name: "c2", Networks: []EndpointRequest{{Network: "bridge"}},
+		Ports: []PortSpec{{HostPortStart: busy + 1, HostPortEnd: busy + 1, ContainerPort: 80, Protocol: "tcp"}}})
+	if err == nil || !strings.Contains(err.Error(), "port is already allocated") {
+		t.Errorf("a port another container publishes: %v", err)
+	}
+	assertNoLeftovers(t, m, id2, netip.Addr{})
+	ip := att.Endpoints[0].Address.Addr()
+	if err := m.Detach(ctx, id1); err != nil {
+		t.Fatal(err)
+	}
+	// The port is free once the detach is done, and a new container
+	// publishing it waits for that.
+	att2, err := m.Attach(ctx, AttachRequest{ContainerID: id2, Name: "c2", Networks: []EndpointRequest{{Network: "bridge"}},
+		Ports: []PortSpec{{HostPortStart: busy + 1, HostPortEnd: busy + 1, ContainerPort: 80, Protocol: "tcp"}}})
+	if err != nil {
+		t.Fatalf("port of a detached container: %v", err)
+	}
+	if err := m.Detach(ctx, id2); err != nil {
+		t.Fatal(err)
+	}
+	m.Settle()
+	assertNoLeftovers(t, m, id1, ip)
+	assertNoLeftovers(t, m, id2, att2.Endpoints[0].Address.Addr())
+}
+
+func TestNetworksCreateRemove(t *testing.T) {
+	m, _ := openTest(t)
+	ctx := context.Background()
+	n, err := m.Create(ctx, CreateRequest{Name: "blue", Subnet: "10.213.40.0/24", Labels: map[string]string{"k": "v"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !linkExists(n.Bridge) || n.Gateway.String() != "10.213.40.1" || rulesTagged(ruleComment(&n)) == "" {
+		t.Errorf("network %+v: bridge or rules missing", n)
+	}
+	for _, c := range []struct {
+		req  CreateRequest
+		want string
+	}{
+		{CreateRequest{Name: "green", Subnet: "10.213.40.128/25"}, "Pool overlaps with other one on this address space"},
+		{CreateRequest{Name: "blue"}, "network with name blue already exists"},
+		{CreateRequest{Name: "x", Subnet: "nonsense"}, "Invalid subnet nonsense : invalid CIDR address: nonsense"},
+		{CreateRequest{Name: "x", Subnet: "10.213.41.0/24", Gateway: "10.213.42.1"}, "failed to allocate gateway (10.213.42.1): Requested address is out of range"},
+		{CreateRequest{Name: "x", Driver: "macvlan"}, `plugin "macvlan" not found`},
+		{CreateRequest{Name: "x", Options: map[string]string{optBridgeName: "a-name-far-too-long"}}, "longer than 15 characters"},
+	} {
+		before := m.List()
+		if _, err := m.Create(ctx, c.req); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v (want %q)", c.req, err, c.want)
+		}
+		if len(m.List()) != len(before) {
+			t.Errorf("%+v: a network was recorded", c.req)
+		}
+	}
+	id := strings.Repeat("3", 64)
+	if _, err := m.Attach(ctx, AttachRequest{ContainerID: id, Name: "c", Networks: []EndpointRequest{{Network: "blue", IPv4: netip.MustParseAddr("10.213.40.77")}}}); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := m.Attachment(id); a.Endpoints[0].Address.Addr().String() != "10.213.40.77" {
+		t.Errorf("--ip: %+v", a.Endpoints)
+	}
+	if err := m.Remove(ctx, "blue"); err == nil || !strings.Contains(err.Error(), "has active endpoints") {
+		t.Errorf("remove with an endpoint: %v", err)
+	}
+	if err := m.Remove(ctx, "bridge"); err == nil || err.Error() != "bridge is a pre-defined network and cannot be removed" {
+		t.Errorf("remove bridge: %v", err)
+	}
+	if err := m.Detach(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	// Remove waits for the detach under way.
+	if err := m.Remove(ctx, "blue"); err != nil {
+		t.Fatal(err)
+	}
+	if linkExists(n.Bridge) || rulesTagged(ruleComment(&n)) != "" || fileExists(filepath.Join(m.ipamDir, n.ID)) {
+		t.Errorf("network removed but its bridge, rules or leases are left")
+	}
+	if _, err := m.Get("blue"); err == nil {
+		t.Errorf("removed network still there")
+	}
+}
+
+func TestConnectDisconnect(t *testing.T) {
+	m, _ := openTest(t)
+	ctx := context.Background()
+	if _, err := m.Create(ctx, CreateRequest{Name: "side"}); err != nil {
+		t.Fatal(err)
+	}
+	id, peerID := strings.Repeat("4", 64), strings.Repeat("5", 64)
+	dir := t.TempDir()
+	peerHosts := filepath.Join(dir, "peer-hosts")
+	if _, err := m.Attach(ctx, AttachRequest{ContainerID: peerID, Name: "peer", Hostname: "p", HostsPath: peerHosts, Networks: []EndpointRequest{{Network: "side"}}}); err != nil {
+		t.Fatal(err)
+	}
+	att, err := m.Attach(ctx, AttachRequest{ContainerID: id, Name: "box", Hostname: "b", HostsPath: filepath.Join(dir, "hosts"), Networks: []EndpointRequest{{Network: "bridge"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := m.Connect(ctx, id, EndpointRequest{Network: "side", Aliases: []string{"boxy"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ep.IfName != "eth1" {
+		t.Errorf("ifname %s", ep.IfName)
+	}
+	if out, err := inNS(att.NetNS, "busybox", "ping", "-c1", "-W2", ep.Gateway.String()); err != nil {
+		t.Errorf("ping side's gateway: %v %s", err, out)
+	}
+	if b, _ := os.ReadFile(peerHosts); !strings.Contains(string(b), "\tbox boxy 444444444444\n") {
+		t.Errorf("peer's hosts lacks box:\n%s", b)
+	}
+	if _, err := m.Connect(ctx, id, EndpointRequest{Network: "side"}); err == nil || !strings.Contains(err.Error(), "already exists in network side") {
+		t.Errorf("connect twice: %v", err)
+	}
+	if err := m.Disconnect(ctx, id, ep.NetworkID); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(peerHosts); strings.Contains(string(b), "box") {
+		t.Errorf("peer's hosts still has box:\n%s", b)
+	}
+	if out, _ := inNS(att.NetNS, "ip", "link", "show", "eth1"); !strings.Contains(out, "does not exist") {
+		t.Errorf("eth1 after disconnect: %s", out)
+	}
+	for _, c := range []string{id, peerID} {
+		if err := m.Detach(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.Settle()
+	assertNoLeftovers(t, m, id, netip.Addr{})
+	assertNoLeftovers(t, m, peerID, netip.Addr{})
+}
+
+// TestParallelAttach: twenty containers attached at once, then detached.
+func TestParallelAttach(t *testing.T) {
+	m, _ := openTest(t)
+	ctx := context.Background()
+	const n = 20
+	errs := make(chan error, n)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		go func() {
+			_, err := m.Attach(ctx, AttachRequest{ContainerID: fmt.Sprintf("%064d", i), Name: fmt.Sprintf("c%d", i), Networks: []EndpointRequest{{Network: "bridge"}}})
+			errs <- err
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	t.Logf("%d attaches in parallel: %v", n, time.Since(start))
+	seen := map[netip.Addr]bool{}
+	for _, a := range m.Attachments() {
+		ip := a.Endpoints[0].Address.Addr()
+		if seen[ip] {
+			t.Errorf("address %s given twice", ip)
+		}
+		seen[ip] = true
+	}
+	for i := 0; i < n; i++ {
+		if err := m.Detach(ctx, fmt.Sprintf("%064d", i)); err != nil {
+			t.Error(err)
+		}
+	}
+	m.Settle()
+	for i := 0; i < n; i++ {
+		assertNoLeftovers(t, m, fmt.Sprintf("%064d", i), netip.Addr{})
+	}
+}
+
+// TestReopen: attachments survive the manager (a hakod restart), their
+// ports are reserved again, and Close takes idle bridges away.
+func TestReopen(t *testing.T) {
+	m, cfg := openTest(t)
+	ctx := context.Background()
+	id := strings.Repeat("6", 64)
+	att, err := m.Attach(ctx, AttachRequest{ContainerID: id, Name: "c", Networks: []EndpointRequest{{Network: "bridge"}}, Ports: []PortSpec{{ContainerPort: 80, Protocol: "tcp"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, _ := m.Default()
+	m.Close()
+	if !linkExists(def.Bridge) {
+		t.Fatalf("Close removed a bridge with a container on it")
+	}
+	m2, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, ok := m2.Attachment(id); !ok || a.Endpoints[0].Address != att.Endpoints[0].Address {
+		t.Fatalf("attachment after reopen: %+v", a)
+	}
+	if d2, _ := m2.Default(); d2.ID != def.ID || d2.Subnet != def.Subnet {
+		t.Errorf("default network changed: %+v vs %+v", d2, def)
+	}
+	if _, err := net.Listen("tcp", fmt.Sprintf(":%d", att.Ports[0].HostPort)); err == nil {
+		t.Errorf("port %d not reserved again", att.Ports[0].HostPort)
+	}
+	if err := m2.Detach(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	m2.Settle()
+	assertNoLeftovers(t, m2, id, att.Endpoints[0].Address.Addr())
+	m2.Close()
+	if linkExists(def.Bridge) || rulesTagged(ruleComment(&def)) != "" {
+		t.Errorf("idle bridge or its rules left after Close")
+	}
+	// openTest's clean-up purges the closed m, which finds nothing left.
+	m3, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !linkExists(def.Bridge) {
+		t.Errorf("Open did not make the bridge again")
+	}
+	m3.Close()
+}
