@@ -15,6 +15,7 @@ pkgs=(
 	containerd podman                          # peers driving hako-runtime (test/peers)
 	iptables socat hyperfine
 	containernetworking-plugins                # hakod's networks: CNI plugins in /usr/lib/cni
+	docker-compose                             # test/cli: a compose project against hakod and dockerd
 )
 
 missing=()

@@ -326,29 +326,45 @@ func (s *Server) ListContainers(ctx context.Context, req *runtimeapi.ListContain
 
 func (s *Server) listContainers(f *runtimeapi.ContainerFilter) []*runtimeapi.Container {
 	out := []*runtimeapi.Container{}
-	for _, c := range s.e.List() {
-		rec := c.Snapshot()
-		if rec.Extra[keyKind] != kindContainer {
-			continue
-		}
-		if f.GetId() != "" && !strings.HasPrefix(rec.ID, f.GetId()) {
-			continue
-		}
-		if f.GetPodSandboxId() != "" && !strings.HasPrefix(rec.Sandbox, f.GetPodSandboxId()) {
-			continue
-		}
+	for _, m := range s.containersMatching(f.GetId(), f.GetPodSandboxId(), f.GetLabelSelector()) {
+		rec, cfg := m.rec, m.cfg
 		state := containerState(rec.State)
 		if f.GetState() != nil && f.GetState().GetState() != state {
-			continue
-		}
-		cfg, err := s.containerConfig(rec)
-		if err != nil || !matchLabels(cfg.GetLabels(), f.GetLabelSelector()) {
 			continue
 		}
 		out = append(out, &runtimeapi.Container{Id: rec.ID, PodSandboxId: rec.Sandbox, Metadata: cfg.GetMetadata(),
 			Image:    &runtimeapi.ImageSpec{Image: rec.Extra[keyImage], UserSpecifiedImage: cfg.GetImage().GetUserSpecifiedImage()},
 			ImageRef: rec.ImageID, ImageId: rec.ImageID, State: state, CreatedAt: rec.Created.UnixNano(),
 			Labels: cfg.GetLabels(), Annotations: cfg.GetAnnotations()})
+	}
+	return out
+}
+
+// matchedContainer is a CRI container with the config it was created with.
+type matchedContainer struct {
+	rec engine.Record
+	cfg *runtimeapi.ContainerConfig
+}
+
+// containersMatching is the CRI containers (not sandboxes, not docker's)
+// whose ID and sandbox ID start with the given prefixes and whose labels
+// match the selector: the filter ListContainers and ListContainerStats
+// share.
+func (s *Server) containersMatching(id, sandbox string, selector map[string]string) []matchedContainer {
+	var out []matchedContainer
+	for _, c := range s.e.List() {
+		rec := c.Snapshot()
+		if rec.Extra[keyKind] != kindContainer {
+			continue
+		}
+		if !strings.HasPrefix(rec.ID, id) || !strings.HasPrefix(rec.Sandbox, sandbox) {
+			continue
+		}
+		cfg, err := s.containerConfig(rec)
+		if err != nil || !matchLabels(cfg.GetLabels(), selector) {
+			continue
+		}
+		out = append(out, matchedContainer{rec: rec, cfg: cfg})
 	}
 	return out
 }

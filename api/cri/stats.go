@@ -71,21 +71,8 @@ func (s *Server) ListContainerStats(ctx context.Context, req *runtimeapi.ListCon
 
 func (s *Server) listContainerStats(ctx context.Context, f *runtimeapi.ContainerStatsFilter) []*runtimeapi.ContainerStats {
 	out := []*runtimeapi.ContainerStats{}
-	for _, c := range s.e.List() {
-		rec := c.Snapshot()
-		if rec.Extra[keyKind] != kindContainer {
-			continue
-		}
-		if f.GetId() != "" && !strings.HasPrefix(rec.ID, f.GetId()) {
-			continue
-		}
-		if f.GetPodSandboxId() != "" && !strings.HasPrefix(rec.Sandbox, f.GetPodSandboxId()) {
-			continue
-		}
-		if cfg, err := s.containerConfig(rec); err != nil || !matchLabels(cfg.GetLabels(), f.GetLabelSelector()) {
-			continue
-		}
-		out = append(out, s.containerStats(ctx, rec))
+	for _, m := range s.containersMatching(f.GetId(), f.GetPodSandboxId(), f.GetLabelSelector()) {
+		out = append(out, s.containerStats(ctx, m.rec))
 	}
 	return out
 }

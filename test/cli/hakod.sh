@@ -38,8 +38,17 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 export HAKO_TEST_DAEMON_SOCK=$T/hako.sock HAKO_TEST_BINARY=$BIN/hako
-if ! go test -count=1 -timeout 20m "$@" ./test/cli/; then
+# -v for the per-scenario verdicts counted below; the output is kept and
+# shown (without the RUN/PASS chatter) only when something fails.
+rc=0
+go test -count=1 -timeout 20m -v "$@" ./test/cli/ >"$T/suite.log" 2>&1 || rc=$?
+passed=$(grep -c '^--- PASS' "$T/suite.log" || true)
+failed=$(grep -c '^--- FAIL' "$T/suite.log" || true)
+skipped=$(grep -c '^--- SKIP' "$T/suite.log" || true)
+if ((rc)); then
+	grep -Ev '^(=== (RUN|PAUSE|CONT)|\s*--- PASS)' "$T/suite.log" || true
 	echo "hakod's log (last 50 lines):"
 	tail -50 "$T/hakod.log"
-	exit 1
 fi
+echo "test/cli against hakod (docker CLI, hako CLI, docker-compose): $passed passed, $failed failed, $skipped skipped"
+exit $rc

@@ -2,6 +2,8 @@ package cli_test
 
 import (
 	"regexp"
+	"sort"
+	"strings"
 	"testing"
 )
 
@@ -21,6 +23,19 @@ func hostPorts(x string) string {
 
 // TestNetworkCreateLsInspectRm: a network's life through both CLIs, and
 // the errors of bad input.
+// reLabelList is a list of labels as list formats print them, k=v,k=v.
+var reLabelList = regexp.MustCompile(`[\w.-]+=[^\s,"]*(?:,[\w.-]+=[^\s,"]*)+`)
+
+// labelLists sorts each k=v,k=v list: the docker CLI prints .Labels in
+// Go's map order, which differs from run to run.
+func labelLists(x string) string {
+	return reLabelList.ReplaceAllStringFunc(x, func(l string) string {
+		parts := strings.Split(l, ",")
+		sort.Strings(parts)
+		return strings.Join(parts, ",")
+	})
+}
+
 func TestNetworkCreateLsInspectRm(t *testing.T) {
 	s := need(t)
 	n := names{base: "clinet"}
@@ -37,7 +52,7 @@ func TestNetworkCreateLsInspectRm(t *testing.T) {
 		{"network", "inspect", "--format", "{{json .Containers}}", "{}"},
 		{"network", "create", "{}"},
 	} {
-		s.compare(t, n, "", args, ids, func(x string) string {
+		s.compare(t, n, "", args, ids, labelLists, func(x string) string {
 			return regexp.MustCompile(`"CreatedAt":"[^"]*"`).ReplaceAllString(x, `"CreatedAt":"<t>"`)
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/fvbommel/sortorder"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
@@ -54,7 +55,7 @@ func NewPortCommand(cli *command.Cli) *cobra.Command {
 				}
 			}
 			if len(out) > 0 {
-				sort.Slice(out, func(i, j int) bool { return portLess(out[i], out[j]) })
+				sort.Slice(out, func(i, j int) bool { return sortorder.NaturalLess(out[i], out[j]) })
 				command.Println(cli.Out, strings.Join(out, "\n"))
 			}
 			return nil
@@ -75,35 +76,3 @@ func parsePortArg(s string) (network.Port, error) {
 	}
 	return p, nil
 }
-
-// portLess orders lines as docker's natural sort does: digit runs by
-// value.
-func portLess(a, b string) bool {
-	for a != "" && b != "" {
-		if isDigit(a[0]) && isDigit(b[0]) {
-			i, j := 0, 0
-			for i < len(a) && isDigit(a[i]) {
-				i++
-			}
-			for j < len(b) && isDigit(b[j]) {
-				j++
-			}
-			na, nb := strings.TrimLeft(a[:i], "0"), strings.TrimLeft(b[:j], "0")
-			if len(na) != len(nb) {
-				return len(na) < len(nb)
-			}
-			if na != nb {
-				return na < nb
-			}
-			a, b = a[i:], b[j:]
-			continue
-		}
-		if a[0] != b[0] {
-			return a[0] < b[0]
-		}
-		a, b = a[1:], b[1:]
-	}
-	return len(a) < len(b)
-}
-
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hako-project/hako/cli/command"
+	"github.com/hako-project/hako/cli/opts"
 )
 
 // createRequest is POST /networks/create as docker's CLI 28 sends it:
@@ -52,8 +53,8 @@ func NewCreateCommand(cli *command.Cli) *cobra.Command {
 		internal, ipv6, attachable, ingress, configOnly bool
 		subnets, ipRanges, gateways                     []string
 	}
-	driverOpts, ipamOpts, aux := mapOpt{}, mapOpt{}, mapOpt{}
-	labels := &listOpt{validate: validateLabel}
+	driverOpts, ipamOpts, aux := opts.Map{}, opts.Map{}, opts.Map{}
+	labels := &opts.List{Validate: opts.ValidateLabel}
 	cmd := &cobra.Command{
 		Use:   "create [OPTIONS] NETWORK",
 		Short: "Create a network",
@@ -71,7 +72,7 @@ func NewCreateCommand(cli *command.Cli) *cobra.Command {
 				Name: args[0], CheckDuplicate: true, Driver: o.driver, Scope: o.scope,
 				IPAM:     &ipam{Driver: o.ipamDriver, Options: ipamOpts, Config: cfg},
 				Internal: o.internal, Attachable: o.attachable, Ingress: o.ingress, ConfigOnly: o.configOnly,
-				Options: driverOpts, Labels: labelMap(labels.values),
+				Options: driverOpts, Labels: opts.LabelMap(labels.Values),
 			}
 			if cmd.Flags().Changed("ipv6") {
 				req.EnableIPv6 = &o.ipv6

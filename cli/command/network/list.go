@@ -7,12 +7,14 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fvbommel/sortorder"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 
 	"github.com/hako-project/hako/cli/command"
 	"github.com/hako-project/hako/cli/formatter"
+	"github.com/hako-project/hako/cli/opts"
 )
 
 const defaultListFormat = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
@@ -27,7 +29,7 @@ var listHeader = map[string]string{
 func NewListCommand(cli *command.Cli) *cobra.Command {
 	var quiet, noTrunc bool
 	var format string
-	filters := newFilterOpt()
+	filters := opts.NewFilter()
 	cmd := &cobra.Command{
 		Use:     "ls [OPTIONS]",
 		Aliases: []string{"list"},
@@ -38,11 +40,11 @@ func NewListCommand(cli *command.Cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, err := api.NetworkList(cmd.Context(), client.NetworkListOptions{Filters: filters.f})
+			res, err := api.NetworkList(cmd.Context(), client.NetworkListOptions{Filters: filters.Filters})
 			if err != nil {
 				return err
 			}
-			sort.Slice(res.Items, func(i, j int) bool { return naturalLess(res.Items[i].Name, res.Items[j].Name) })
+			sort.Slice(res.Items, func(i, j int) bool { return sortorder.NaturalLess(res.Items[i].Name, res.Items[j].Name) })
 			rows := make([]any, len(res.Items))
 			for i, n := range res.Items {
 				rows[i] = &Row{n: n, trunc: !noTrunc}

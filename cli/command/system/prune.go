@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/docker/go-units"
+	"github.com/fvbommel/sortorder"
 	"github.com/hako-project/hako/cli/command"
 	"github.com/hako-project/hako/cli/command/container"
 	"github.com/hako-project/hako/cli/command/image"
@@ -126,7 +127,7 @@ func pruneWarning(all, volumes bool, filters []string) string {
 			}
 		}
 	}
-	sort.Slice(shown, func(i, j int) bool { return naturalLess(shown[i], shown[j]) })
+	sort.Slice(shown, func(i, j int) bool { return sortorder.NaturalLess(shown[i], shown[j]) })
 	if len(shown) > 0 {
 		b.WriteString("\n  Items to be pruned will be filtered with:\n")
 		for _, s := range shown {
@@ -136,35 +137,3 @@ func pruneWarning(all, volumes bool, filters []string) string {
 	b.WriteString("\nAre you sure you want to continue?")
 	return b.String()
 }
-
-// naturalLess orders strings with their digit runs compared as numbers.
-func naturalLess(a, b string) bool {
-	for a != "" && b != "" {
-		ca, cb := a[0], b[0]
-		if isDigit(ca) && isDigit(cb) {
-			i, j := 0, 0
-			for i < len(a) && isDigit(a[i]) {
-				i++
-			}
-			for j < len(b) && isDigit(b[j]) {
-				j++
-			}
-			na, nb := strings.TrimLeft(a[:i], "0"), strings.TrimLeft(b[:j], "0")
-			if len(na) != len(nb) {
-				return len(na) < len(nb)
-			}
-			if na != nb {
-				return na < nb
-			}
-			a, b = a[i:], b[j:]
-			continue
-		}
-		if ca != cb {
-			return ca < cb
-		}
-		a, b = a[1:], b[1:]
-	}
-	return len(a) < len(b)
-}
-
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }

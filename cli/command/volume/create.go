@@ -3,12 +3,12 @@ package volume
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 
 	"github.com/hako-project/hako/cli/command"
+	"github.com/hako-project/hako/cli/opts"
 )
 
 // clusterFlags are docker's flags for swarm cluster volumes (API 1.42).
@@ -20,8 +20,8 @@ var (
 // NewCreateCommand is `hako volume create`.
 func NewCreateCommand(cli *command.Cli) *cobra.Command {
 	var name, driver string
-	opts := mapOpt{}
-	labels := &listOpt{validate: validateLabel}
+	driverOpts := opts.Map{}
+	labels := &opts.List{Validate: opts.ValidateLabel}
 	cmd := &cobra.Command{
 		Use:   "create [OPTIONS] [VOLUME]",
 		Short: "Create a volume",
@@ -37,12 +37,7 @@ func NewCreateCommand(cli *command.Cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			lm := map[string]string{}
-			for _, l := range labels.values {
-				k, v, _ := strings.Cut(l, "=")
-				lm[k] = v
-			}
-			res, err := api.VolumeCreate(cmd.Context(), client.VolumeCreateOptions{Name: name, Driver: driver, DriverOpts: opts, Labels: lm})
+			res, err := api.VolumeCreate(cmd.Context(), client.VolumeCreateOptions{Name: name, Driver: driver, DriverOpts: driverOpts, Labels: opts.LabelMap(labels.Values)})
 			if err != nil {
 				return err
 			}
@@ -54,7 +49,7 @@ func NewCreateCommand(cli *command.Cli) *cobra.Command {
 	fs.StringVarP(&driver, "driver", "d", "local", "Specify volume driver name")
 	fs.StringVar(&name, "name", "", "Specify volume name")
 	_ = fs.MarkHidden("name")
-	fs.VarP(opts, "opt", "o", "Set driver specific options")
+	fs.VarP(driverOpts, "opt", "o", "Set driver specific options")
 	fs.Var(labels, "label", "Set metadata for a volume")
 	hiddenFlags(fs, clusterStringFlags, clusterListFlags)
 	return cmd

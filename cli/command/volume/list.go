@@ -8,12 +8,14 @@ import (
 	"strings"
 
 	"github.com/docker/go-units"
+	"github.com/fvbommel/sortorder"
 	"github.com/moby/moby/api/types/volume"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 
 	"github.com/hako-project/hako/cli/command"
 	"github.com/hako-project/hako/cli/formatter"
+	"github.com/hako-project/hako/cli/opts"
 )
 
 const defaultListFormat = "table {{.Driver}}\t{{.Name}}"
@@ -29,7 +31,7 @@ var listHeader = map[string]string{
 func NewListCommand(cli *command.Cli) *cobra.Command {
 	var quiet bool
 	var format string
-	filters := newFilterOpt()
+	filters := opts.NewFilter()
 	cmd := &cobra.Command{
 		Use:     "ls [OPTIONS]",
 		Aliases: []string{"list"},
@@ -40,11 +42,11 @@ func NewListCommand(cli *command.Cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, err := api.VolumeList(cmd.Context(), client.VolumeListOptions{Filters: filters.f})
+			res, err := api.VolumeList(cmd.Context(), client.VolumeListOptions{Filters: filters.Filters})
 			if err != nil {
 				return err
 			}
-			sort.Slice(res.Items, func(i, j int) bool { return naturalLess(res.Items[i].Name, res.Items[j].Name) })
+			sort.Slice(res.Items, func(i, j int) bool { return sortorder.NaturalLess(res.Items[i].Name, res.Items[j].Name) })
 			rows := make([]any, len(res.Items))
 			for i, v := range res.Items {
 				rows[i] = &Row{v: v}
@@ -168,46 +170,3 @@ func (r *Row) Status() string {
 		return fmt.Sprintf("in use (%d nodes)", n)
 	}
 }
-
-// naturalLess orders names as docker's volume ls does: runs of digits by
-// their value ("v2" before "v10"), other bytes as they are, digits before
-// other characters.
-func naturalLess(a, b string) bool {
-	i, j := 0, 0
-	for i < len(a) && j < len(b) {
-		ca, cb := a[i], b[j]
-		da, db := isDigit(ca), isDigit(cb)
-		switch {
-		case da != db:
-			return da
-		case !da:
-			if ca != cb {
-				return ca < cb
-			}
-			i++
-			j++
-		default:
-			for ; i < len(a) && a[i] == '0'; i++ {
-			}
-			for ; j < len(b) && b[j] == '0'; j++ {
-			}
-			si, sj := i, j
-			for ; i < len(a) && isDigit(a[i]); i++ {
-			}
-			for ; j < len(b) && isDigit(b[j]); j++ {
-			}
-			if li, lj := i-si, j-sj; li != lj {
-				return li < lj
-			}
-			if na, nb := a[si:i], b[sj:j]; na != nb {
-				return na < nb
-			}
-			if si != sj {
-				return si < sj // fewer leading zeros first
-			}
-		}
-	}
-	return len(a) < len(b)
-}
-
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hako-project/hako/cli/command"
+	"github.com/hako-project/hako/cli/opts"
 )
 
 const (
@@ -24,7 +25,7 @@ const (
 // NewPruneCommand is `hako volume prune`.
 func NewPruneCommand(cli *command.Cli) *cobra.Command {
 	var all, force bool
-	filters := newFilterOpt()
+	filters := opts.NewFilter()
 	cmd := &cobra.Command{
 		Use:   "prune [OPTIONS]",
 		Short: "Remove unused local volumes",
@@ -45,10 +46,10 @@ func NewPruneCommand(cli *command.Cli) *cobra.Command {
 				warning = allVolumesWarning
 			}
 			if all {
-				if _, ok := filters.f["all"]; ok {
+				if _, ok := filters.Filters["all"]; ok {
 					return errors.New("conflicting options: cannot specify both --all and --filter all=1")
 				}
-				filters.f.Add("all", "true")
+				filters.Filters.Add("all", "true")
 			}
 			if !force {
 				ok, err := confirm(ctx, cli.In, cli.Out, warning)
@@ -56,7 +57,7 @@ func NewPruneCommand(cli *command.Cli) *cobra.Command {
 					return err // declined: docker ends quietly, with status 0
 				}
 			}
-			res, err := api.VolumePrune(ctx, client.VolumePruneOptions{Filters: filters.f})
+			res, err := api.VolumePrune(ctx, client.VolumePruneOptions{Filters: filters.Filters})
 			if err != nil {
 				return err
 			}

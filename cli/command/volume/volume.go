@@ -7,7 +7,6 @@ package volume
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/moby/moby/client"
 	"github.com/moby/moby/client/pkg/versions"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/hako-project/hako/cli/apiclient"
 	"github.com/hako-project/hako/cli/command"
+	"github.com/hako-project/hako/cli/opts"
 )
 
 // requireAPI fails, with docker's words, when one of the flags of cmd that
@@ -43,88 +43,6 @@ func requireAPI(ctx context.Context, cli *command.Cli, cmd *cobra.Command, minVe
 	return api, nil
 }
 
-// mapOpt is docker's --opt: KEY=VALUE pairs into a map (a bare KEY has an
-// empty value; the daemon judges it).
-type mapOpt map[string]string
-
-func (m mapOpt) String() string {
-	parts := make([]string, 0, len(m))
-	for k, v := range m {
-		parts = append(parts, k+"="+v)
-	}
-	return "map[" + strings.Join(parts, " ") + "]"
-}
-
-func (m mapOpt) Set(s string) error {
-	k, v, _ := strings.Cut(s, "=")
-	m[k] = v
-	return nil
-}
-
-func (m mapOpt) Type() string { return "map" }
-
-// listOpt is a repeatable string flag with a check per value.
-type listOpt struct {
-	values   []string
-	validate func(string) error
-}
-
-func (l *listOpt) String() string { return "[" + strings.Join(l.values, " ") + "]" }
-
-func (l *listOpt) Set(s string) error {
-	if l.validate != nil {
-		if err := l.validate(s); err != nil {
-			return err
-		}
-	}
-	l.values = append(l.values, s)
-	return nil
-}
-
-func (l *listOpt) Type() string { return "list" }
-
-// validateLabel is docker's check of a --label.
-func validateLabel(s string) error {
-	k, _, _ := strings.Cut(s, "=")
-	k = strings.TrimSpace(k)
-	if k == "" {
-		return fmt.Errorf("invalid label '%s': empty name", s)
-	}
-	if strings.ContainsAny(k, " \t\n\v\f\r") {
-		return fmt.Errorf("label '%s' contains whitespaces", k)
-	}
-	return nil
-}
-
-// filterOpt is docker's --filter NAME=VALUE (the name case-insensitive).
-type filterOpt struct{ f client.Filters }
-
-func newFilterOpt() *filterOpt { return &filterOpt{f: client.Filters{}} }
-
-func (o *filterOpt) String() string {
-	var parts []string
-	for k, vs := range o.f {
-		for v := range vs {
-			parts = append(parts, k+"="+v)
-		}
-	}
-	return strings.Join(parts, " ")
-}
-
-func (o *filterOpt) Set(s string) error {
-	if s == "" {
-		return nil
-	}
-	k, v, ok := strings.Cut(s, "=")
-	if !ok {
-		return fmt.Errorf("bad format of filter (expected name=value)")
-	}
-	o.f.Add(strings.ToLower(strings.TrimSpace(k)), strings.TrimSpace(v))
-	return nil
-}
-
-func (o *filterOpt) Type() string { return "filter" }
-
 // hiddenFlags registers flags docker has for features hako's daemon lacks
 // (swarm's cluster volumes), hidden as docker hides them from a daemon that
 // cannot serve them, so using one gets docker's refusal and not "unknown
@@ -135,7 +53,7 @@ func hiddenFlags(fs *pflag.FlagSet, strs []string, lists []string) {
 		_ = fs.MarkHidden(n)
 	}
 	for _, n := range lists {
-		fs.Var(&listOpt{}, n, "")
+		fs.Var(&opts.List{}, n, "")
 		_ = fs.MarkHidden(n)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fvbommel/sortorder"
 	"github.com/moby/moby/api/types/volume"
 
 	"github.com/hako-project/hako/cli/formatter"
@@ -14,7 +15,7 @@ import (
 
 func TestNaturalLess(t *testing.T) {
 	names := []string{"v10", "v2", "a", "v1", "b", "v01", "1x", "v2a", "V3"}
-	sort.Slice(names, func(i, j int) bool { return naturalLess(names[i], names[j]) })
+	sort.Slice(names, func(i, j int) bool { return sortorder.NaturalLess(names[i], names[j]) })
 	want := "1x V3 a b v1 v01 v2 v2a v10"
 	if got := strings.Join(names, " "); got != want {
 		t.Errorf("sorted %q, want %q", got, want)
@@ -48,31 +49,6 @@ func TestListOutput(t *testing.T) {
 		if got != c.want {
 			t.Errorf("format %q quiet %v:\n got %q\nwant %q", c.format, c.quiet, got, c.want)
 		}
-	}
-}
-
-func TestOptions(t *testing.T) {
-	m := mapOpt{}
-	for _, s := range []string{"type=tmpfs", "o=size=1m,uid=1", "bare"} {
-		if err := m.Set(s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if m["o"] != "size=1m,uid=1" || m["type"] != "tmpfs" || m["bare"] != "" {
-		t.Errorf("opts %v", m)
-	}
-	for s, want := range map[string]string{"a=b": "", "a": "", "=x": "invalid label '=x': empty name", "bad key=v": "label 'bad key' contains whitespaces"} {
-		err := validateLabel(s)
-		if (want == "") != (err == nil) || err != nil && err.Error() != want {
-			t.Errorf("label %q: %v", s, err)
-		}
-	}
-	f := newFilterOpt()
-	if err := f.Set("Dangling = true"); err != nil || !f.f["dangling"]["true"] {
-		t.Errorf("filter %v %v", f.f, err)
-	}
-	if err := f.Set("nofmt"); err == nil || err.Error() != "bad format of filter (expected name=value)" {
-		t.Errorf("bad filter: %v", err)
 	}
 }
 
