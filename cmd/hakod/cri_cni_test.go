@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/hako-project/hako/test/hakodtest"
+	"github.com/hako-project/hako/test/imagetest"
+)
+
+// networkCondition is Status's NetworkReady condition.
+func networkCondition(t *testing.T, c *hakodtest.CRI) *runtimeapi.RuntimeCondition {
+	t.Helper()
+	st, err := c.Runtime.Status(context.Background(), &runtimeapi.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cond := range st.GetStatus().GetConditions() {
+		if cond.GetType() == runtimeapi.NetworkReady {
+			return cond
+		}
+	}
+	t.Fatalf("no NetworkReady condition in %v", st)
+	return nil
+}
+
+// grepLines is the lines of out that mention s.
+func grepLines(out, s string) string {
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, s) {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// TestCRICNIConfDir: with --cni-conf-dir, pods use the first CNI
+// configuration of the directory, which may come after hakod started, as
+// a cluster's network add-on writes it.
+func TestCRICNIConfDir(t *testing.T) {
+	hakodtest.NeedRoot(t)
+	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
+		t.Skip("needs the CNI plugins (apt-get install containernetworking-plugins)")
+	}
+	const bridge = "hkcnitest1"
+	subnet := netip.MustParsePrefix("10.251.38.0/24")
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", bridge).Run() })
+	tmp := t.TempDir()
+	confDir, dataDir := filepath.Join(tmp, "net.d"), filepath.Join(tmp, "ipam")
+	if err := os.Mkdir(confDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d, c := hakodtest.StartCRI(t, "--cni-conf-dir", confDir)
+	ctx := context.Background()
+
+	// No configuration yet: not ready, in kubelet's words.
+	if cond := networkCondition(t, c); cond.GetStatus() || cond.GetReason() != "NetworkPluginNotReady" || cond.GetMessage() != "no network config found in "+confDir {
+		t.Errorf("NetworkReady with an empty directory: %v", cond)
+	}
+	if _, err := c.Runtime.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: criPod("early", false, "")}); err == nil ||
+		!strings.Contains(err.Error(), "no network config found in "+confDir) {
+		t.Errorf("pod without a network configuration: %v", err)
+	}
+	if left := d.Leftovers(); len(left) > 0 {
+		t.Errorf("refused pod left:\n%s", strings.Join(left, "\n"))
+	}
+
+	conf := `{"cniVersion": "1.0.0", "name": "hkcnitest", "plugins": [
+  {"type": "bridge", "bridge": "` + bridge + `", "isGateway": true, "ipMasq": true,
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "` + subnet.String() + `"}]], "routes": [{"dst": "0.0.0.0/0"}], "dataDir": "` + dataDir + `"}},
+  {"type": "portmap", "capabilities": {"portMappings": true}}]}`
+	if err := os.WriteFile(filepath.Join(confDir, "10-hkcnitest.conflist"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if cond := networkCondition(t, c); !cond.GetStatus() {
+		t.Errorf("NetworkReady with a configuration: %v", cond)
+	}
+	podCfg := criPod("confdir", false, "")
+	port := int32(imagetest.FreePort(t))
+	podCfg.PortMappings = []*runtimeapi.PortMapping{{HostPort: port, ContainerPort: 80}}
+	rp, err := c.Runtime.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: podCfg})
+	if err != nil {
+		t.Fatalf("run pod: %v\n%s", err, d.Log())
+	}
+	pod := rp.GetPodSandboxId()
+	ps, err := c.Runtime.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: pod})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip, err := netip.ParseAddr(ps.GetStatus().GetNetwork().GetIp())
+	if err != nil || !subnet.Contains(ip) {
+		t.Fatalf("pod IP %q (%v), want one of %s", ps.GetStatus().GetNetwork().GetIp(), err, subnet)
+	}
+	img := d.DefaultImage()
+	id := startCRIContainer(t, c, pod, podCfg, criContainer("main", img, "sleep", "1000"))
+	if out, code := execSync(t, c, id, "ip", "-o", "-4", "addr", "show", "eth0"); code != 0 || !strings.Contains(out, ip.String()+"/24") {
+		t.Errorf("eth0 in the pod: %q (exit %d)", out, code)
+	}
+	save := func() string {
+		out, _ := exec.Command("iptables-save").Output()
+		return string(out)
+	}
+	if rules := grepLines(save(), pod); !strings.Contains(rules, "DNAT") {
+		t.Errorf("no hostPort rule for the pod:\n%s", rules)
+	}
+	if !fileExists(filepath.Join(dataDir, "hkcnitest", ip.String())) {
+		t.Errorf("no lease for %s", ip)
+	}
+
+	// A malformed first configuration: not ready, and pods fail, both
+	// naming the file. The running pod is not affected.
+	bad := filepath.Join(confDir, "05-bad.conflist")
+	if err := os.WriteFile(bad, []byte(`{"cniVersion": "1.0.0", "name": "bad", "plugins": [`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if cond := networkCondition(t, c); cond.GetStatus() || cond.GetReason() != "NetworkPluginNotReady" || !strings.Contains(cond.GetMessage(), bad) {
+		t.Errorf("NetworkReady with a malformed configuration: %v", cond)
+	}
+	before := d.Leftovers()
+	if _, err := c.Runtime.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: criPod("bad", false, "")}); err == nil || !strings.Contains(err.Error(), bad) {
+		t.Errorf("pod with a malformed configuration: %v", err)
+	}
+	if after := d.Leftovers(); strings.Join(after, "\n") != strings.Join(before, "\n") {
+		t.Errorf("refused pod left:\n%s", strings.Join(after, "\n"))
+	}
+
+	// Stop and remove: DEL replays the configuration the pod was attached
+	// with, so nothing is left.
+	if _, err := c.Runtime.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: pod}); err != nil {
+		t.Fatalf("stop pod: %v", err)
+	}
+	if _, err := c.Runtime.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: pod}); err != nil {
+		t.Fatalf("remove pod: %v", err)
+	}
+	if left := d.Leftovers(); len(left) > 0 {
+		t.Errorf("left behind:\n%s", strings.Join(left, "\n"))
+	}
+	if rules := grepLines(save(), pod); rules != "" {
+		t.Errorf("rules of the pod left:\n%s", rules)
+	}
+	if out, _ := exec.Command("ip", "-o", "link", "show", "master", bridge).Output(); len(out) > 0 {
+		t.Errorf("veths left on %s:\n%s", bridge, out)
+	}
+	if fileExists(filepath.Join(dataDir, "hkcnitest", ip.String())) {
+		t.Errorf("lease of %s left", ip)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(d.ExecRoot, "network", "attachments")); len(ents) > 0 {
+		t.Errorf("attachment records left: %v", ents)
+	}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
