@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -122,7 +121,7 @@ func TestAttachConfList(t *testing.T) {
 	if out, err := inNS(att.NetNS, "busybox", "ping", "-c1", "-W2", ep.Gateway.String()); err != nil {
 		t.Errorf("ping the gateway %s: %v\n%s", ep.Gateway, err, out)
 	}
-	if out := iptablesSave(id); !strings.Contains(out, "DNAT") || !strings.Contains(out, "MASQUERADE") {
+	if out := rulesTagged(id); !strings.Contains(out, "DNAT") || !strings.Contains(out, "MASQUERADE") {
 		t.Errorf("portmap's and bridge's rules for %s:\n%s", id, out)
 	}
 	lease := filepath.Join(dataDir, "hkcnitest", ip.String())
@@ -152,7 +151,7 @@ func TestAttachConfList(t *testing.T) {
 	if fileExists(lease) {
 		t.Errorf("lease %s left", lease)
 	}
-	if out := iptablesSave(id); out != "" {
+	if out := rulesTagged(id); out != "" {
 		t.Errorf("rules of %s left:\n%s", id, out)
 	}
 
@@ -164,16 +163,4 @@ func TestAttachConfList(t *testing.T) {
 	if err := m2.Close(); err != nil {
 		t.Error(err)
 	}
-}
-
-// iptablesSave is the lines of iptables-save that mention s.
-func iptablesSave(s string) string {
-	out, _ := exec.Command("iptables-save").Output()
-	var lines []string
-	for _, l := range strings.Split(string(out), "\n") {
-		if strings.Contains(l, s) {
-			lines = append(lines, l)
-		}
-	}
-	return strings.Join(lines, "\n")
 }

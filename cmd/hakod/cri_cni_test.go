@@ -47,9 +47,7 @@ func grepLines(out, s string) string {
 // a cluster's network add-on writes it.
 func TestCRICNIConfDir(t *testing.T) {
 	hakodtest.NeedRoot(t)
-	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
-		t.Skip("needs the CNI plugins (apt-get install containernetworking-plugins)")
-	}
+	needCNI(t)
 	const bridge = "hkcnitest1"
 	subnet := netip.MustParsePrefix("10.251.38.0/24")
 	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", bridge).Run() })
@@ -111,8 +109,8 @@ func TestCRICNIConfDir(t *testing.T) {
 	if rules := grepLines(save(), pod); !strings.Contains(rules, "DNAT") {
 		t.Errorf("no hostPort rule for the pod:\n%s", rules)
 	}
-	if !fileExists(filepath.Join(dataDir, "hkcnitest", ip.String())) {
-		t.Errorf("no lease for %s", ip)
+	if _, err := os.Stat(filepath.Join(dataDir, "hkcnitest", ip.String())); err != nil {
+		t.Errorf("no lease for %s: %v", ip, err)
 	}
 
 	// A malformed first configuration: not ready, and pods fail, both
@@ -134,30 +132,38 @@ func TestCRICNIConfDir(t *testing.T) {
 
 	// Stop and remove: DEL replays the configuration the pod was attached
 	// with, so nothing is left.
-	if _, err := c.Runtime.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: pod}); err != nil {
-		t.Fatalf("stop pod: %v", err)
-	}
-	if _, err := c.Runtime.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: pod}); err != nil {
-		t.Fatalf("remove pod: %v", err)
-	}
-	if left := d.Leftovers(); len(left) > 0 {
-		t.Errorf("left behind:\n%s", strings.Join(left, "\n"))
+	stopAndRemovePod(t, d, c, pod)
+	if left := netLeftovers(d, []string{bridge}, pod); len(left) > 0 {
+		t.Errorf("network left behind:\n%s", strings.Join(left, "\n"))
 	}
 	if rules := grepLines(save(), pod); rules != "" {
 		t.Errorf("rules of the pod left:\n%s", rules)
 	}
-	if out, _ := exec.Command("ip", "-o", "link", "show", "master", bridge).Output(); len(out) > 0 {
-		t.Errorf("veths left on %s:\n%s", bridge, out)
-	}
-	if fileExists(filepath.Join(dataDir, "hkcnitest", ip.String())) {
-		t.Errorf("lease of %s left", ip)
-	}
-	if ents, _ := os.ReadDir(filepath.Join(d.ExecRoot, "network", "attachments")); len(ents) > 0 {
-		t.Errorf("attachment records left: %v", ents)
+	if leases, _ := filepath.Glob(filepath.Join(dataDir, "hkcnitest", "10.*")); len(leases) > 0 {
+		t.Errorf("leases left: %v", leases)
 	}
 }
 
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
+func TestCRICNIConfDirConfigKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hakod.toml")
+	if err := os.WriteFile(path, []byte("cni-conf-dir = \"/etc/cni/net.d\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{nil, {"--cni-conf-dir", "/other"}} {
+		cmd := newCommand()
+		if err := cmd.Flags().Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		var cfg Config
+		if err := loadConfigFile(path, &cfg, cmd); err != nil {
+			t.Fatal(err)
+		}
+		want := "/etc/cni/net.d"
+		if args != nil {
+			want = "" // the flag's, which this cfg does not hold
+		}
+		if cfg.CNIConfDir != want {
+			t.Errorf("args %v: cni-conf-dir %q, want %q", args, cfg.CNIConfDir, want)
+		}
+	}
 }
