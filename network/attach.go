@@ -25,14 +25,24 @@ type AttachRequest struct {
 	// go through the first.
 	Networks []EndpointRequest
 	Ports    []PortSpec
+	// CNIArgs are handed to the plugins of every endpoint as CNI_ARGS, on
+	// ADD and on DEL (the CRI's K8S_POD_NAME and others).
+	CNIArgs [][2]string
 }
 
-// EndpointRequest is one network a container joins.
+// EndpointRequest is one network a container joins: one of the manager's
+// networks, or a CNI configuration list of the caller's.
 type EndpointRequest struct {
 	Network string // name or ID
 	Aliases []string
 	// IPv4 asks for this address (docker's --ip); zero: any free one.
 	IPv4 netip.Addr
+	// ConfList, when set, is the CNI configuration list (see
+	// FirstConfList) the endpoint is made with, instead of Network's: the
+	// endpoint then has no NetworkID, published ports go to its plugins
+	// only if one has the portMappings capability, and DEL runs these
+	// bytes whatever becomes of the file they came from.
+	ConfList []byte
 }
 
 // Attach creates the container's network namespace and its endpoints:
@@ -94,11 +104,28 @@ func (m *Manager) Prepare(ctx context.Context, req AttachRequest) (p *Pending, e
 	}
 	att := &Attachment{
 		ContainerID: req.ContainerID, Name: req.Name, Hostname: req.Hostname, NetNS: m.NetNSPath(req.ContainerID),
-		HostsPath: req.HostsPath, ExtraHosts: req.ExtraHosts,
+		HostsPath: req.HostsPath, ExtraHosts: req.ExtraHosts, CNIArgs: slices.Clone(req.CNIArgs),
 	}
 	var ips []netip.Addr
+	ports := req.Ports
 	m.mu.Lock()
 	for i, r := range req.Networks {
+		ifname := fmt.Sprintf("eth%d", i)
+		if r.ConfList != nil {
+			ep, withPorts, err := confListEndpoint(r.ConfList, ifname)
+			if err != nil {
+				m.mu.Unlock()
+				return nil, err
+			}
+			if i == 0 && len(ports) > 0 && !withPorts {
+				m.log.WarnContext(ctx, "ports not published: no plugin of the CNI configuration has the portMappings capability",
+					"container", req.ContainerID, "network", ep.NetworkName)
+				ports = nil
+			}
+			att.Endpoints = append(att.Endpoints, ep)
+			ips = append(ips, r.IPv4)
+			continue
+		}
 		n, err := m.getLocked(r.Network)
 		if err != nil {
 			m.mu.Unlock()
@@ -108,7 +135,7 @@ func (m *Manager) Prepare(ctx context.Context, req AttachRequest) (p *Pending, e
 			m.mu.Unlock()
 			return nil, errdefs.Forbiddenf("endpoint with name %s already exists in network %s", req.Name, n.Name)
 		}
-		ep, err := m.newEndpoint(n, r, fmt.Sprintf("eth%d", i), i == 0 && len(req.Ports) > 0)
+		ep, err := m.newEndpoint(n, r, ifname, i == 0 && len(ports) > 0)
 		if err != nil {
 			m.mu.Unlock()
 			return nil, err
@@ -116,12 +143,12 @@ func (m *Manager) Prepare(ctx context.Context, req AttachRequest) (p *Pending, e
 		att.Endpoints = append(att.Endpoints, ep)
 		ips = append(ips, r.IPv4)
 	}
-	if len(req.Ports) > 0 {
+	if len(ports) > 0 {
 		if len(att.Endpoints) == 0 {
 			m.mu.Unlock()
 			return nil, errdefs.Invalidf("published ports need a network: the container has none")
 		}
-		mappings, res, err := reservePorts(req.Ports, m.portInUseLocked, req.Name, att.Endpoints[0].EndpointID)
+		mappings, res, err := reservePorts(ports, m.portInUseLocked, req.Name, att.Endpoints[0].EndpointID)
 		if err != nil {
 			m.mu.Unlock()
 			return nil, err
@@ -213,12 +240,22 @@ func (m *Manager) newEndpoint(n *Network, r EndpointRequest, ifname string, with
 	}, nil
 }
 
+// confListEndpoint prepares an endpoint made with a CNI configuration list
+// of the caller's; withPorts: a plugin of it maps ports.
+func confListEndpoint(conf []byte, ifname string) (ep Endpoint, withPorts bool, err error) {
+	list, err := parseConfList(conf)
+	if err != nil {
+		return Endpoint{}, false, errdefs.Invalidf("CNI configuration list: %v", err)
+	}
+	return Endpoint{NetworkName: list.Name, EndpointID: newID(), IfName: ifname, Conf: slices.Clone(conf)}, mapsPorts(list), nil
+}
+
 // addEndpoint runs CNI ADD for att's endpoint i and records its address.
 func (m *Manager) addEndpoint(ctx context.Context, att *Attachment, i int, ip netip.Addr) error {
 	m.mu.Lock()
 	ep := att.Endpoints[i]
 	m.mu.Unlock()
-	addr, gw, mac, err := m.cni.add(ctx, ep.Conf, runtimeConf(att.ContainerID, att.NetNS, ep.IfName, ep.PortMappings, ip))
+	addr, gw, mac, err := m.cni.add(ctx, ep.Conf, att.runtimeConf(ep, ip))
 	if err != nil {
 		return fmt.Errorf("attach to network %s: %w", ep.NetworkName, err)
 	}
@@ -314,7 +351,7 @@ func (m *Manager) teardown(ctx context.Context, att *Attachment) error {
 	var failed []Endpoint
 	for i := len(att.Endpoints) - 1; i >= 0; i-- {
 		ep := att.Endpoints[i]
-		if err := m.cni.del(ctx, ep.Conf, runtimeConf(att.ContainerID, att.NetNS, ep.IfName, ep.PortMappings, netip.Addr{})); err != nil {
+		if err := m.cni.del(ctx, ep.Conf, att.runtimeConf(ep, netip.Addr{})); err != nil {
 			errs = append(errs, fmt.Errorf("detach from network %s: %w", ep.NetworkName, err))
 			failed = append(failed, ep)
 		}
@@ -395,7 +432,7 @@ func (m *Manager) Connect(ctx context.Context, id string, r EndpointRequest) (ep
 	}
 	m.mu.Unlock()
 	if err := m.addEndpoint(ctx, att, i, r.IPv4); err != nil {
-		derr := m.cni.del(context.WithoutCancel(ctx), newEP.Conf, runtimeConf(id, att.NetNS, ifname, nil, netip.Addr{}))
+		derr := m.cni.del(context.WithoutCancel(ctx), newEP.Conf, att.runtimeConf(newEP, netip.Addr{}))
 		m.mu.Lock()
 		if derr == nil {
 			att.Endpoints = slices.Delete(att.Endpoints, i, i+1)
@@ -432,7 +469,7 @@ func (m *Manager) Disconnect(ctx context.Context, id, networkID string) (err err
 	}
 	e := *ep
 	m.mu.Unlock()
-	if err := m.cni.del(ctx, e.Conf, runtimeConf(id, att.NetNS, e.IfName, e.PortMappings, netip.Addr{})); err != nil {
+	if err := m.cni.del(ctx, e.Conf, att.runtimeConf(e, netip.Addr{})); err != nil {
 		return fmt.Errorf("detach from network %s: %w", e.NetworkName, err)
 	}
 	m.mu.Lock()
@@ -491,6 +528,7 @@ func (a *Attachment) clone() Attachment {
 	c.Endpoints = slices.Clone(a.Endpoints)
 	c.Ports = slices.Clone(a.Ports)
 	c.ExtraHosts = slices.Clone(a.ExtraHosts)
+	c.CNIArgs = slices.Clone(a.CNIArgs)
 	return c
 }
 

@@ -117,11 +117,12 @@ func newCNI(dirs []string, cacheDir string) *cni {
 	return &cni{conf: libcni.NewCNIConfigWithCacheDir(dirs, cacheDir, &tracedExec{})}
 }
 
-// runtimeConf is what CNI is told about one endpoint.
-func runtimeConf(containerID, netns, ifname string, ports []PortMapping, ip netip.Addr) *libcni.RuntimeConf {
-	rt := &libcni.RuntimeConf{ContainerID: containerID, NetNS: netns, IfName: ifname, CapabilityArgs: map[string]any{}}
-	if len(ports) > 0 {
-		rt.CapabilityArgs["portMappings"] = ports
+// runtimeConf is what CNI is told about a's endpoint ep (ip: the address
+// asked for, on ADD).
+func (a *Attachment) runtimeConf(ep Endpoint, ip netip.Addr) *libcni.RuntimeConf {
+	rt := &libcni.RuntimeConf{ContainerID: a.ContainerID, NetNS: a.NetNS, IfName: ep.IfName, Args: a.CNIArgs, CapabilityArgs: map[string]any{}}
+	if len(ep.PortMappings) > 0 {
+		rt.CapabilityArgs["portMappings"] = ep.PortMappings
 	}
 	if ip.IsValid() {
 		rt.CapabilityArgs["ips"] = []string{ip.String()}

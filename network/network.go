@@ -3,7 +3,8 @@
 // networks) made with CNI's standard plugins, the containers' network
 // namespaces, their endpoints on those networks, published ports, and the
 // /etc/hosts entries by which containers of a user-defined network find
-// each other.
+// each other. It also attaches containers to CNI configurations that are
+// not its networks (a CNI configuration directory's, for the CRI).
 //
 // It knows nothing of containers beyond an ID, a name and the paths it is
 // given, and imports nothing of the engine: the engine (and the CRI through

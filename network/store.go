@@ -49,6 +49,9 @@ func (n *Network) Predefined() bool {
 
 // Endpoint is a container's interface on one network.
 type Endpoint struct {
+	// NetworkID is empty for an endpoint made with a CNI configuration
+	// list of the caller's (EndpointRequest.ConfList); NetworkName is then
+	// the list's name.
 	NetworkID   string       `json:"network_id"`
 	NetworkName string       `json:"network_name"`
 	EndpointID  string       `json:"endpoint_id"`
@@ -86,6 +89,8 @@ type Attachment struct {
 	// Ports are the container's published ports with their host ports
 	// chosen.
 	Ports []PortMapping `json:"ports,omitempty"`
+	// CNIArgs are the CNI_ARGS of every ADD and DEL.
+	CNIArgs [][2]string `json:"cni_args,omitempty"`
 
 	// detaching is closed when a Detach's background work ends.
 	detaching chan struct{}

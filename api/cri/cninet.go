@@ -26,25 +26,7 @@ func (n CNINetwork) name() string {
 
 // Attach connects the pod and returns its addresses.
 func (n CNINetwork) Attach(ctx context.Context, pod PodNetwork) (string, []string, error) {
-	var ports []network.PortSpec
-	for _, p := range pod.Ports {
-		ports = append(ports, network.PortSpec{HostIP: p.HostIP, HostPortStart: int(p.HostPort), HostPortEnd: int(p.HostPort),
-			ContainerPort: int(p.ContainerPort), Protocol: p.Protocol})
-	}
-	att, err := n.Manager.Attach(ctx, network.AttachRequest{
-		ContainerID: pod.ID, Name: pod.Name, Hostname: pod.Hostname, HostsPath: pod.HostsPath,
-		Networks: []network.EndpointRequest{{Network: n.name()}}, Ports: ports,
-	})
-	if err != nil {
-		return "", nil, err
-	}
-	var ips []string
-	for _, ep := range att.Endpoints {
-		if ep.Address.IsValid() {
-			ips = append(ips, ep.Address.Addr().String())
-		}
-	}
-	return att.NetNS, ips, nil
+	return attachPod(ctx, n.Manager, pod, network.EndpointRequest{Network: n.name()}, nil)
 }
 
 // Detach disconnects the pod and removes its network namespace.
@@ -61,3 +43,68 @@ func (n CNINetwork) Ready() error {
 }
 
 func (n CNINetwork) String() string { return "CNI network " + n.name() }
+
+// ConfDirNetwork attaches pods with the first CNI network configuration
+// in a directory, kubelet's and containerd's convention (--cni-conf-dir,
+// /etc/cni/net.d): whatever the cluster's network add-on wrote there. The
+// directory is read at each RunPodSandbox and each Status, so a
+// configuration written later is taken up; until there is one the
+// network is not ready. Package network makes and pins the namespace,
+// records the configuration ADD ran with (DEL replays it, whatever became
+// of the file) and hands hostPorts to a plugin with the portMappings
+// capability.
+type ConfDirNetwork struct {
+	Manager *network.Manager
+	Dir     string
+}
+
+// Attach runs the directory's first configuration for the pod, with the
+// CNI_ARGS containerd passes.
+func (n ConfDirNetwork) Attach(ctx context.Context, pod PodNetwork) (string, []string, error) {
+	conf, err := network.FirstConfList(n.Dir)
+	if err != nil {
+		return "", nil, err
+	}
+	args := [][2]string{{"IgnoreUnknown", "1"}, {"K8S_POD_NAMESPACE", pod.Namespace}, {"K8S_POD_NAME", pod.PodName},
+		{"K8S_POD_INFRA_CONTAINER_ID", pod.ID}, {"K8S_POD_UID", pod.UID}}
+	return attachPod(ctx, n.Manager, pod, network.EndpointRequest{ConfList: conf.Bytes}, args)
+}
+
+// Detach runs DEL with the configuration the pod was attached with and
+// removes its network namespace.
+func (n ConfDirNetwork) Detach(ctx context.Context, pod PodNetwork) error {
+	return n.Manager.Detach(ctx, pod.ID)
+}
+
+// Ready reports whether the directory has a configuration, and a sound
+// one.
+func (n ConfDirNetwork) Ready() error {
+	_, err := network.FirstConfList(n.Dir)
+	return err
+}
+
+func (n ConfDirNetwork) String() string { return "first CNI configuration in " + n.Dir }
+
+// attachPod attaches pod with one endpoint and returns its namespace and
+// addresses.
+func attachPod(ctx context.Context, m *network.Manager, pod PodNetwork, ep network.EndpointRequest, args [][2]string) (string, []string, error) {
+	var ports []network.PortSpec
+	for _, p := range pod.Ports {
+		ports = append(ports, network.PortSpec{HostIP: p.HostIP, HostPortStart: int(p.HostPort), HostPortEnd: int(p.HostPort),
+			ContainerPort: int(p.ContainerPort), Protocol: p.Protocol})
+	}
+	att, err := m.Attach(ctx, network.AttachRequest{
+		ContainerID: pod.ID, Name: pod.Name, Hostname: pod.Hostname, HostsPath: pod.HostsPath,
+		Networks: []network.EndpointRequest{ep}, Ports: ports, CNIArgs: args,
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	var ips []string
+	for _, ep := range att.Endpoints {
+		if ep.Address.IsValid() {
+			ips = append(ips, ep.Address.Addr().String())
+		}
+	}
+	return att.NetNS, ips, nil
+}

@@ -12,9 +12,9 @@ import (
 )
 
 // Network connects pod sandboxes to the pod network. hakod implements it
-// with package network (CNI: the first conflist of the configured
-// directory, the standard plugins, portmap for hostPorts); the CRI server
-// only says which pod, which namespace and which ports.
+// with package network: CNINetwork (one of hakod's bridge networks) or
+// ConfDirNetwork (the first CNI configuration of a directory); the CRI
+// server only says which pod, which namespace and which ports.
 type Network interface {
 	// Attach makes and connects the pod's network namespace and returns
 	// its path and the pod's IP addresses, the primary first. On error
@@ -31,8 +31,11 @@ type Network interface {
 
 // PodNetwork is what the network needs to know about a pod.
 type PodNetwork struct {
-	ID        string // the sandbox ID (CNI's container ID)
-	Name      string // the pod's name, namespace and UID (CNI_ARGS)
+	ID string // the sandbox ID (CNI's container ID)
+	// Name is the pod's name and namespace as one name (for /etc/hosts);
+	// PodName, Namespace and UID are the pod's metadata (CNI_ARGS).
+	Name      string
+	PodName   string
 	Namespace string
 	UID       string
 	Hostname  string

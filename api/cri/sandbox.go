@@ -105,7 +105,7 @@ func checkPodNamespaces(o *runtimeapi.NamespaceOption) error {
 
 func (s *Server) podNetwork(rec engine.SandboxRecord, cfg *runtimeapi.PodSandboxConfig) PodNetwork {
 	md := cfg.GetMetadata()
-	return PodNetwork{ID: rec.ID, Name: sanitizeName(md.GetName() + "_" + md.GetNamespace()), Namespace: md.GetNamespace(), UID: md.GetUid(),
+	return PodNetwork{ID: rec.ID, Name: sanitizeName(md.GetName() + "_" + md.GetNamespace()), PodName: md.GetName(), Namespace: md.GetNamespace(), UID: md.GetUid(),
 		Hostname: cfg.GetHostname(), HostsPath: s.e.SandboxFiles(rec.ID)["/etc/hosts"],
 		Ports: portMappings(cfg), CgroupParent: cfg.GetLinux().GetCgroupParent()}
 }

@@ -31,6 +31,9 @@ type CRIConfig struct {
 	RegistryConfigPath string `toml:"registry-config-path"`
 	// CRINetwork is the network pods join ("" = the default bridge).
 	CRINetwork string `toml:"cri-network"`
+	// CNIConfDir, when set, gives pods the first CNI network
+	// configuration in it instead (containerd's and kubelet's way).
+	CNIConfDir string `toml:"cni-conf-dir"`
 }
 
 // criFlags registers the CRI flags.
@@ -42,6 +45,7 @@ func criFlags(f *pflag.FlagSet, c *CRIConfig) {
 	f.StringVar(&c.CRIStreamAddress, "cri-stream-address", "127.0.0.1:0", "address of the CRI streaming server (exec, attach, port-forward)")
 	f.StringVar(&c.CRISandboxImage, "cri-sandbox-image", cri.DefaultSandboxImage, "pause image of pods that share a PID namespace")
 	f.StringVar(&c.CRINetwork, "cri-network", "", `network pods join (default: the default "bridge" network; with --bridge none pods get loopback only)`)
+	f.StringVar(&c.CNIConfDir, "cni-conf-dir", "", "directory whose first CNI network configuration (*.conflist, *.conf, *.json by name) pods use, read at each pod's start, as containerd and kubelet do (e.g. /etc/cni/net.d); instead of --cri-network")
 	f.StringVar(&c.RegistryConfigPath, "registry-config-path", "", "directory of per-registry hosts.toml files (containerd's certs.d layout): mirrors for any registry")
 }
 
@@ -52,6 +56,7 @@ func applyCRIFile(set func(string, func()), file CRIConfig, cfg *CRIConfig) {
 	set("cri-sandbox-image", func() { cfg.CRISandboxImage = file.CRISandboxImage })
 	set("registry-config-path", func() { cfg.RegistryConfigPath = file.RegistryConfigPath })
 	set("cri-network", func() { cfg.CRINetwork = file.CRINetwork })
+	set("cni-conf-dir", func() { cfg.CNIConfDir = file.CNIConfDir })
 }
 
 // registryHosts loads --registry-config-path.
@@ -74,7 +79,13 @@ func startCRI(ctx context.Context, cfg Config, eng *engine.Engine, reg *registry
 		return func() {}, nil
 	}
 	var podNet cri.Network
-	if nets != nil && (cfg.CRINetwork != "" || cfg.Bridge != "none") {
+	switch {
+	case cfg.CNIConfDir != "" && cfg.CRINetwork != "":
+		return nil, fmt.Errorf("--cni-conf-dir and --cri-network: pods join one network, choose one")
+	case nets == nil:
+	case cfg.CNIConfDir != "":
+		podNet = cri.ConfDirNetwork{Manager: nets, Dir: cfg.CNIConfDir}
+	case cfg.CRINetwork != "" || cfg.Bridge != "none":
 		podNet = cri.CNINetwork{Manager: nets, Network: cfg.CRINetwork}
 	}
 	srv, err := cri.New(eng, cri.Config{

@@ -115,6 +115,14 @@ func TestCRIPodLifecycle(t *testing.T) {
 	if _, err := c.Runtime.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: id}); err != nil {
 		t.Fatalf("remove: %v", err)
 	}
+	stopAndRemovePod(t, d, c, pod)
+}
+
+// stopAndRemovePod stops and removes a pod and checks that it left
+// nothing.
+func stopAndRemovePod(t *testing.T, d *hakodtest.Daemon, c *hakodtest.CRI, pod string) {
+	t.Helper()
+	ctx := context.Background()
 	if _, err := c.Runtime.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: pod}); err != nil {
 		t.Fatalf("stop pod: %v", err)
 	}
