@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -108,10 +109,25 @@ func bridgeAddrs(name string) []netip.Prefix {
 //	                                                      nor with enable_ip_masquerade=false)
 //	filter FORWARD   -i BRIDGE -j ACCEPT                  forwarding even under a DROP policy
 //	filter FORWARD   -o BRIDGE -j ACCEPT                  (which dockerd may set)
-//	filter FORWARD   -i BRIDGE ! -o BRIDGE -j DROP        internal networks instead: no way out
+//	filter HAKO-ISOLATION-STAGE-1  -i BRIDGE ! -o BRIDGE -j HAKO-ISOLATION-STAGE-2
+//	filter HAKO-ISOLATION-STAGE-2  -o BRIDGE -m conntrack ! --ctstate DNAT -j DROP
+//	                                                      isolation from the other networks
+//	filter FORWARD   -i BRIDGE ! -o BRIDGE -j DROP        internal networks instead: no way out,
 //	filter FORWARD   -o BRIDGE ! -i BRIDGE -j DROP        and no way in
 //
-// They are inserted at the head of their chains, so rules appended by
+// Isolation is docker's two stages: a packet that leaves a network's
+// bridge for another interface goes to stage 2, which drops it if that
+// interface is the bridge of another network, unless the packet belongs to
+// a connection to a published port (portmap's DNAT: docker lets containers
+// reach other networks' published ports through a host address). The
+// chains are the machine's, not one daemon's: every hakod on the machine
+// puts its networks' rules into them, so the networks of two hakods are
+// isolated from each other as two networks of one are. FORWARD jumps to
+// stage 1 before any ACCEPT of ours (see installRules); the jump and the
+// chains go when the last network's rules go.
+//
+// The rules of FORWARD and POSTROUTING are inserted at the head of their
+// chains (FORWARD's right after the isolation jump), so rules appended by
 // others (a REJECT at the end of FORWARD) do not shadow them. iptables is
 // the command on PATH: on Debian 12 iptables-nft, which writes nftables
 // rules in the iptables-compatible tables, the same backend the CNI
@@ -120,6 +136,15 @@ type rule struct {
 	table, chain string
 	args         []string
 }
+
+const (
+	isolationStage1 = "HAKO-ISOLATION-STAGE-1"
+	isolationStage2 = "HAKO-ISOLATION-STAGE-2"
+)
+
+// isolationJump is FORWARD's rule that sends every forwarded packet
+// through the isolation chains.
+var isolationJump = []string{"-j", isolationStage1}
 
 func ruleComment(n *Network) string { return "hako-" + n.ID[:12] }
 
@@ -132,6 +157,8 @@ func networkRules(n *Network) []rule {
 		}
 	}
 	rs := []rule{
+		{"filter", isolationStage2, append([]string{"-o", n.Bridge, "-m", "conntrack", "!", "--ctstate", "DNAT", "-j", "DROP"}, c...)},
+		{"filter", isolationStage1, append([]string{"-i", n.Bridge, "!", "-o", n.Bridge, "-j", isolationStage2}, c...)},
 		{"filter", "FORWARD", append([]string{"-i", n.Bridge, "-j", "ACCEPT"}, c...)},
 		{"filter", "FORWARD", append([]string{"-o", n.Bridge, "-j", "ACCEPT"}, c...)},
 	}
@@ -152,23 +179,117 @@ func iptables(args ...string) (string, error) {
 	return string(out), nil
 }
 
-// installRules adds n's rules that are missing.
+// installRules adds n's rules that are missing, FORWARD's right after
+// the isolation jump (made first if missing), so that the jump comes
+// before every ACCEPT of ours whatever the order networks are made in.
+// It holds the firewall lock: the chains and the jump are shared by the
+// machine's hakods.
 func installRules(n *Network) error {
+	unlock, err := firewallLock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	jump, err := ensureIsolation()
+	if err != nil {
+		return fmt.Errorf("install the rules of network %s: %w", n.Name, err)
+	}
 	for _, r := range networkRules(n) {
 		if _, err := iptables(append([]string{"-t", r.table, "-C", r.chain}, r.args...)...); err == nil {
 			continue
 		}
-		if _, err := iptables(append([]string{"-t", r.table, "-I", r.chain, "1"}, r.args...)...); err != nil {
+		at := 1
+		if r.chain == "FORWARD" {
+			at = jump + 1
+		}
+		if _, err := iptables(append([]string{"-t", r.table, "-I", r.chain, strconv.Itoa(at)}, r.args...)...); err != nil {
 			return fmt.Errorf("install the rules of network %s: %w", n.Name, err)
 		}
 	}
 	return nil
 }
 
+// ensureIsolation creates the isolation chains and FORWARD's jump to them
+// (at the head) if missing, and returns the jump's rule number in FORWARD.
+func ensureIsolation() (int, error) {
+	for _, chain := range []string{isolationStage2, isolationStage1} {
+		if _, err := iptables("-t", "filter", "-S", chain); err == nil {
+			continue
+		}
+		if _, err := iptables("-t", "filter", "-N", chain); err != nil {
+			return 0, err
+		}
+	}
+	out, err := iptables("-t", "filter", "-S", "FORWARD")
+	if err != nil {
+		return 0, err
+	}
+	if i := ruleNumber(out, "FORWARD", isolationJump); i > 0 {
+		return i, nil
+	}
+	if _, err := iptables(append([]string{"-t", "filter", "-I", "FORWARD", "1"}, isolationJump...)...); err != nil {
+		return 0, err
+	}
+	return 1, nil
+}
+
+// ruleNumber is the number (from 1) of the rule chain -A args in the
+// output of iptables -S, 0 if it is not there.
+func ruleNumber(listing, chain string, args []string) int {
+	want := strings.Join(append([]string{"-A", chain}, args...), " ")
+	n := 0
+	for _, line := range strings.Split(listing, "\n") {
+		if !strings.HasPrefix(line, "-A ") {
+			continue
+		}
+		n++
+		if strings.TrimSpace(line) == want {
+			return n
+		}
+	}
+	return 0
+}
+
 // removeRules deletes every rule tagged with n's comment, whatever its
-// form (a rule of an older hakod included).
+// form (a rule of an older hakod included), then the isolation chains and
+// their jump if no network of any hakod uses them any more.
 func removeRules(n *Network) error {
-	return removeTagged(ruleComment(n))
+	unlock, err := firewallLock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return errors.Join(removeTagged(ruleComment(n)), removeIsolationIfUnused())
+}
+
+// removeIsolationIfUnused deletes FORWARD's jump and the isolation chains
+// when the chains hold no rule.
+func removeIsolationIfUnused() error {
+	for _, chain := range []string{isolationStage1, isolationStage2} {
+		out, err := iptables("-t", "filter", "-S", chain)
+		if err == nil && strings.Contains(out, "-A "+chain+" ") {
+			return nil
+		}
+	}
+	var errs []error
+	for i := 0; i < 10; i++ {
+		if _, err := iptables(append([]string{"-t", "filter", "-C", "FORWARD"}, isolationJump...)...); err != nil {
+			break
+		}
+		if _, err := iptables(append([]string{"-t", "filter", "-D", "FORWARD"}, isolationJump...)...); err != nil {
+			errs = append(errs, err)
+			break
+		}
+	}
+	for _, chain := range []string{isolationStage1, isolationStage2} {
+		if _, err := iptables("-t", "filter", "-S", chain); err != nil {
+			continue // gone already
+		}
+		if _, err := iptables("-t", "filter", "-X", chain); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // removeTagged deletes the rules of the filter and nat tables whose

@@ -52,8 +52,29 @@ func openTest(t *testing.T) (*Manager, Config) {
 				t.Errorf("rules of %s left after purge:\n%s", n.Name, out)
 			}
 		}
+		if err := isolationUnused(); err != nil {
+			t.Error(err)
+		}
 	})
 	return m, cfg
+}
+
+// isolationUnused checks that the isolation chains are gone unless
+// someone (another hakod of the machine) still has rules in them, and
+// that FORWARD jumps to them exactly when they exist.
+func isolationUnused() error {
+	out, err := exec.Command("iptables", "-w", "-S", isolationStage1).Output()
+	b, _ := exec.Command("iptables", "-w", "-S", "FORWARD").Output()
+	jump := ruleNumber(string(b), "FORWARD", isolationJump) > 0
+	switch {
+	case err != nil && jump:
+		return fmt.Errorf("FORWARD jumps to %s, which does not exist", isolationStage1)
+	case err == nil && !jump:
+		return fmt.Errorf("%s exists without FORWARD's jump", isolationStage1)
+	case err == nil && !strings.Contains(string(out), "-A "):
+		return fmt.Errorf("%s left empty", isolationStage1)
+	}
+	return nil
 }
 
 func linkExists(name string) bool {
@@ -435,4 +456,126 @@ func TestReopen(t *testing.T) {
 		t.Errorf("Open did not make the bridge again")
 	}
 	m3.Close()
+}
+
+// TestIsolation: containers of two networks (and of the default one) do
+// not reach each other by address, but reach their own network, the
+// host, and the other network's published ports through a host address;
+// a container connected to both reaches both. Removing the networks takes
+// their isolation rules away.
+func TestIsolation(t *testing.T) {
+	m, _ := openTest(t)
+	ctx := context.Background()
+	red, err := m.Create(ctx, CreateRequest{Name: "red"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	green, err := m.Create(ctx, CreateRequest{Name: "green"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := rulesTagged(ruleComment(&green)); !strings.Contains(out, "-A "+isolationStage1+" ") || !strings.Contains(out, "-A "+isolationStage2+" ") {
+		t.Errorf("no isolation rules for green:\n%s", out)
+	}
+	if b, _ := exec.Command("iptables", "-w", "-S", "FORWARD").Output(); ruleNumber(string(b), "FORWARD", isolationJump) == 0 {
+		t.Errorf("no jump to %s in FORWARD:\n%s", isolationStage1, b)
+	}
+	attach := func(c, net string, ports ...PortSpec) Attachment {
+		t.Helper()
+		a, err := m.Attach(ctx, AttachRequest{ContainerID: strings.Repeat(c, 64), Name: "c" + c, Networks: []EndpointRequest{{Network: net}}, Ports: ports})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	r1, r2 := attach("a", "red"), attach("b", "red")
+	g1 := attach("c", "green", PortSpec{ContainerPort: 80, Protocol: "tcp"})
+	d1 := attach("d", "bridge")
+	ip := func(a Attachment) string { return a.Endpoints[0].Address.Addr().String() }
+	reach := func(from Attachment, to string) bool {
+		_, err := inNS(from.NetNS, "busybox", "ping", "-c1", "-W1", to)
+		return err == nil
+	}
+	www := t.TempDir()
+	if err := os.WriteFile(filepath.Join(www, "index.html"), []byte("green\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	httpd := exec.Command("nsenter", "--net="+g1.NetNS, "busybox", "httpd", "-f", "-p", "80", "-h", www)
+	if err := httpd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { httpd.Process.Kill(); httpd.Wait() }()
+	// GET / from addr (the host's busybox wget crashes, nc does not).
+	get := func(from Attachment, addr string) string {
+		host, port, _ := strings.Cut(addr, ":")
+		var last string
+		for i := 0; i < 10; i++ { // httpd starting
+			out, _ := inNS(from.NetNS, "sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 2 "+host+" "+port)
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			if last = strings.TrimSpace(lines[len(lines)-1]); last == "green" {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		return last
+	}
+	if got := get(g1, "127.0.0.1:80"); got != "green" {
+		t.Fatalf("httpd in green does not answer: %q", got)
+	}
+	if !reach(r1, ip(r2)) {
+		t.Errorf("red to red: no")
+	}
+	for _, c := range []struct {
+		from Attachment
+		to   string
+		what string
+	}{{r1, ip(g1), "red to green"}, {g1, ip(r1), "green to red"}, {r1, ip(d1), "red to bridge"}, {d1, ip(g1), "bridge to green"}} {
+		if reach(c.from, c.to) {
+			t.Errorf("%s: reached %s", c.what, c.to)
+		}
+	}
+	if out, err := inNS(r1.NetNS, "sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 2 "+ip(g1)+" 80"); err == nil || strings.Contains(out, "green") {
+		t.Errorf("red reached green's httpd by its address")
+	}
+	// The host, through any of its addresses: another network's gateway
+	// included.
+	if !reach(r1, green.Gateway.String()) || !reach(d1, red.Gateway.String()) {
+		t.Errorf("a container does not reach the host's addresses")
+	}
+	// A published port, through the host (the container's gateway).
+	hp := g1.Ports[0].HostPort
+	if got := get(r1, fmt.Sprintf("%s:%d", red.Gateway, hp)); got != "green" {
+		t.Errorf("red to green's published port through its gateway: %q", got)
+	}
+	if got := get(d1, fmt.Sprintf("%s:%d", green.Gateway, hp)); got != "green" {
+		t.Errorf("bridge to green's published port through green's gateway: %q", got)
+	}
+	// Connected to green too: red's container reaches green's.
+	// (green's reaches it by its address on green, not on red).
+	ep, err := m.Connect(ctx, r1.ContainerID, EndpointRequest{Network: "green"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reach(r1, ip(g1)) || !reach(r1, ip(r2)) || !reach(g1, ep.Address.Addr().String()) {
+		t.Errorf("connected to both: red's container and green's do not reach each other")
+	}
+	if reach(g1, ip(r1)) {
+		t.Errorf("green reached a red address")
+	}
+	httpd.Process.Kill()
+	for _, a := range []Attachment{r1, r2, g1, d1} {
+		if err := m.Detach(ctx, a.ContainerID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []string{"red", "green"} {
+		if err := m.Remove(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []Network{red, green} {
+		if out := rulesTagged(ruleComment(&n)); out != "" {
+			t.Errorf("rules of %s left:\n%s", n.Name, out)
+		}
+	}
 }

@@ -125,14 +125,24 @@ func pickSubnet(taken []netip.Prefix, own map[string]bool) (netip.Prefix, error)
 // hakods on the machine (tests run several side by side): the bridge's
 // address is what tells the next one the subnet is taken, so both steps
 // happen under one flock of a host-wide file.
-func hostLock() (unlock func(), err error) {
+func hostLock() (unlock func(), err error) { return flockHost("hako-network.lock") }
+
+// firewallLock serializes the changes to the isolation chains shared by
+// the machine's hakods (their jump's position, their removal when unused).
+// It is taken last, under hostLock or not, and held for iptables commands
+// only.
+func firewallLock() (unlock func(), err error) { return flockHost("hako-firewall.lock") }
+
+// flockHost takes an exclusive flock of the host-wide file name in
+// /run/lock.
+func flockHost(name string) (unlock func(), err error) {
 	dir := "/run/lock"
 	if _, err := os.Stat(dir); err != nil {
 		dir = os.TempDir()
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "hako-network.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(filepath.Join(dir, name), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("open the host's network lock: %w", err)
+		return nil, fmt.Errorf("open the host's lock %s: %w", name, err)
 	}
 	for {
 		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
@@ -142,7 +152,7 @@ func hostLock() (unlock func(), err error) {
 	}
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("lock the host's network lock: %w", err)
+		return nil, fmt.Errorf("lock the host's lock %s: %w", name, err)
 	}
 	return func() { _ = unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
 }

@@ -120,21 +120,46 @@ func TestWithSbinPath(t *testing.T) {
 
 func TestNetworkRules(t *testing.T) {
 	n := &Network{ID: strings.Repeat("e", 64), Bridge: "hk-x", Subnet: netip.MustParsePrefix("10.2.0.0/24"), Options: map[string]string{}}
-	rs := networkRules(n)
-	if len(rs) != 3 || rs[2].table != "nat" || strings.Join(rs[2].args, " ") != "-s 10.2.0.0/24 ! -o hk-x -j MASQUERADE -m comment --comment hako-eeeeeeeeeeee" {
-		t.Errorf("rules %+v", rs)
+	var got []string
+	for _, r := range networkRules(n) {
+		got = append(got, r.table+" "+r.chain+" "+strings.Join(r.args, " "))
+	}
+	want := []string{
+		"filter HAKO-ISOLATION-STAGE-2 -o hk-x -m conntrack ! --ctstate DNAT -j DROP -m comment --comment hako-eeeeeeeeeeee",
+		"filter HAKO-ISOLATION-STAGE-1 -i hk-x ! -o hk-x -j HAKO-ISOLATION-STAGE-2 -m comment --comment hako-eeeeeeeeeeee",
+		"filter FORWARD -i hk-x -j ACCEPT -m comment --comment hako-eeeeeeeeeeee",
+		"filter FORWARD -o hk-x -j ACCEPT -m comment --comment hako-eeeeeeeeeeee",
+		"nat POSTROUTING -s 10.2.0.0/24 ! -o hk-x -j MASQUERADE -m comment --comment hako-eeeeeeeeeeee",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("rules:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	n.Options[optMasquerade] = "false"
-	if len(networkRules(n)) != 2 {
-		t.Errorf("masquerade off")
+	if rs := networkRules(n); len(rs) != 4 || rs[3].table != "filter" {
+		t.Errorf("masquerade off: %v", rs)
 	}
+	// Internal networks are cut off by their own DROPs, in FORWARD: no
+	// isolation rules, no ACCEPT.
 	n.Internal = true
 	for _, r := range networkRules(n) {
-		if r.args[len(r.args)-5] != "DROP" && !strings.Contains(strings.Join(r.args, " "), "DROP") {
+		if r.chain != "FORWARD" || !strings.Contains(strings.Join(r.args, " "), "-j DROP") {
 			t.Errorf("internal rule %v", r)
 		}
 	}
 	if !hasComment(strings.Fields(`-A FORWARD -i hk-x -m comment --comment "hako-eeeeeeeeeeee" -j ACCEPT`), "hako-eeeeeeeeeeee") {
 		t.Errorf("hasComment")
+	}
+}
+
+func TestRuleNumber(t *testing.T) {
+	listing := "-P FORWARD ACCEPT\n" +
+		"-A FORWARD -j DOCKER-USER\n" +
+		"-A FORWARD -j HAKO-ISOLATION-STAGE-1\n" +
+		"-A FORWARD -o hk-x -m comment --comment hako-eeeeeeeeeeee -j ACCEPT\n"
+	if n := ruleNumber(listing, "FORWARD", isolationJump); n != 2 {
+		t.Errorf("jump at %d, want 2", n)
+	}
+	if n := ruleNumber("-P FORWARD ACCEPT\n-A FORWARD -j HAKO-ISOLATION-STAGE-10\n", "FORWARD", isolationJump); n != 0 {
+		t.Errorf("jump found at %d in a listing without it", n)
 	}
 }

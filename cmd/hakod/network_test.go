@@ -433,3 +433,98 @@ func TestNetworkDaemonRestart(t *testing.T) {
 	assertNoNetLeftovers(t, d, []string{bridgeOf(t, d, "keep")}, web, client, ends)
 	d.MustDocker("network", "rm", "keep")
 }
+
+// TestNetworkIsolation: containers of two user networks and of the default
+// one do not reach each other by address (docker's isolation), but reach
+// their own network, the host and the other network's published port
+// through a host address; network connect opens the way; removing the
+// networks takes their rules away.
+func TestNetworkIsolation(t *testing.T) {
+	needCNI(t)
+	d := hakodtest.Start(t)
+	img := d.DefaultImage()
+	d.MustDocker("network", "create", "red")
+	d.MustDocker("network", "create", "blue")
+	brs := []string{bridgeOf(t, d, "red"), bridgeOf(t, d, "blue")}
+	web := d.MustDocker("run", "-d", "--name", "web", "--network", "blue", "-p", "80", img, "httpd", "-f", "-p", "80", "-h", "/etc")
+	client := d.MustDocker("run", "-d", "--name", "client", "--network", "red", img, "sleep", "60")
+	peer := d.MustDocker("run", "-d", "--name", "peer", "--network", "red", img, "sleep", "60")
+	plain := d.MustDocker("run", "-d", "--name", "plain", img, "sleep", "60")
+	addr := func(c, net string) string {
+		return d.MustDocker("inspect", "-f", `{{with index .NetworkSettings.Networks "`+net+`"}}{{.IPAddress}}{{end}}`, c)
+	}
+	gateway := func(net string) string {
+		return d.MustDocker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", net)
+	}
+	webIP := addr("web", "blue")
+	ok := func(c, cmd string) bool {
+		out, _, _ := d.Docker("exec", c, "sh", "-c", cmd+" >/dev/null 2>&1 && echo ok")
+		return strings.TrimSpace(out) == "ok"
+	}
+	get := func(hostPort string) string { // GET /hostname, from client
+		host, port, _ := strings.Cut(hostPort, ":")
+		out, _, _ := d.Docker("exec", "client", "sh", "-c", "printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc -w 2 "+host+" "+port+" | tail -1")
+		return strings.TrimSpace(out)
+	}
+	if !ok("client", "ping -c1 -W2 "+addr("peer", "red")) || !ok("client", "ping -c1 -W2 peer") {
+		t.Errorf("client does not reach peer on its own network")
+	}
+	if ok("client", "ping -c1 -W1 "+webIP) || ok("web", "ping -c1 -W1 "+addr("client", "red")) {
+		t.Errorf("red and blue reach each other by address")
+	}
+	if ok("plain", "ping -c1 -W1 "+webIP) || ok("client", "ping -c1 -W1 "+addr("plain", "bridge")) {
+		t.Errorf("the default bridge and a user network reach each other by address")
+	}
+	if get(webIP+":80") == web[:12] {
+		t.Errorf("client reached web's httpd by its address")
+	}
+	// The host, by any of its addresses.
+	for _, gw := range []string{gateway("red"), gateway("blue")} {
+		if !ok("client", "ping -c1 -W2 "+gw) {
+			t.Errorf("client does not reach the host's %s", gw)
+		}
+	}
+	if h := hostAddr(); h != "" && !ok("client", "ping -c1 -W2 "+h) {
+		t.Errorf("client does not reach the host's %s", h)
+	}
+	// web's published port, through the host (client's gateway).
+	_, port, _ := strings.Cut(d.MustDocker("port", "web", "80/tcp"), ":")
+	if got := get(gateway("red") + ":" + port); got != web[:12] {
+		t.Errorf("web's published port from red through the gateway: %q", got)
+	}
+	// Connected to blue too, client reaches web.
+	d.MustDocker("network", "connect", "blue", "client")
+	if !ok("client", "ping -c1 -W2 "+webIP) || get(webIP+":80") != web[:12] {
+		t.Errorf("client connected to blue does not reach web")
+	}
+	if !ok("web", "ping -c1 -W2 client") {
+		t.Errorf("web does not reach client by its name on blue")
+	}
+	d.MustDocker("rm", "-f", "web", "client", "peer", "plain")
+	assertNoNetLeftovers(t, d, brs, web, client, peer, plain)
+	d.MustDocker("network", "rm", "red", "blue")
+	for _, br := range brs {
+		if out := netLeftovers(d, nil, "hako-"+strings.TrimPrefix(br, "hk-"), br); len(out) > 0 {
+			t.Errorf("rules of a removed network left: %v", out)
+		}
+	}
+}
+
+// hostAddr is an IPv4 address of the host on an interface that is not a
+// bridge of a container engine, "" if there is none.
+func hostAddr() string {
+	ifs, _ := net.Interfaces()
+	for _, i := range ifs {
+		if i.Flags&net.FlagLoopback != 0 || i.Flags&net.FlagUp == 0 || strings.HasPrefix(i.Name, "hk-") ||
+			strings.HasPrefix(i.Name, "hako") || strings.HasPrefix(i.Name, "br-") || strings.HasPrefix(i.Name, "docker") {
+			continue
+		}
+		addrs, _ := i.Addrs()
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+				return ipn.IP.String()
+			}
+		}
+	}
+	return ""
+}
