@@ -21,7 +21,8 @@ import (
 )
 
 // The archive endpoints (docker cp) and export read and write a
-// container's files from hakod, which runs on the host: every path a user
+// container's files from hakod, which runs on the host; docker cp sees
+// the container's volumes and binds too (archiveview.go). Every path a user
 // names is resolved with the container's root as the limit, never with
 // the host's, by securejoin (openat2 RESOLVE_IN_ROOT: a symlink to "/"
 // inside the container leads to the container's root); the trees below
@@ -122,7 +123,7 @@ func (e *Engine) StatPath(ctx context.Context, ref, path string) (st PathStat, e
 	if err != nil {
 		return st, err
 	}
-	err = e.withRootfs(ctx, c, func(root *os.File, host string) error {
+	err = e.withContainerView(ctx, c, func(root *os.File, host string, _ []viewMount) error {
 		r, err := resolvePath(root, path, ref)
 		if err != nil {
 			return err
@@ -135,8 +136,8 @@ func (e *Engine) StatPath(ctx context.Context, ref, path string) (st PathStat, e
 }
 
 // ArchivePath is GET /containers/{id}/archive: a tar of path (a directory
-// with everything below it, or one file), its entries named as docker
-// names them (the last element of path, or "." for "dir/."). start gets
+// with everything below it, the mounts in it included, or one file), its
+// entries named as docker names them (the last element of path, or "." for "dir/."). start gets
 // the path's stat before the first byte and returns where the tar goes.
 func (e *Engine) ArchivePath(ctx context.Context, ref, path string, start func(PathStat) io.Writer) (err error) {
 	c, err := e.Get(ref)
@@ -145,7 +146,7 @@ func (e *Engine) ArchivePath(ctx context.Context, ref, path string, start func(P
 	}
 	ctx, span := trace.Start(ctx, "engine.archive.get", "id", c.ID, "path", path)
 	defer func() { span.End(err) }()
-	return e.withRootfs(ctx, c, func(root *os.File, host string) error {
+	return e.withContainerView(ctx, c, func(root *os.File, host string, _ []viewMount) error {
 		r, err := resolvePath(root, path, ref)
 		if err != nil {
 			return err
@@ -216,10 +217,7 @@ func (e *Engine) ExtractToDir(ctx context.Context, ref, path string, r io.Reader
 	ctx, span := trace.Start(ctx, "engine.archive.put", "id", c.ID, "path", path)
 	defer func() { span.End(err) }()
 	snap := c.Snapshot()
-	if snap.HostConfig.ReadonlyRootfs {
-		return errdefs.Invalidf("container rootfs is marked read-only")
-	}
-	return e.withRootfs(ctx, c, func(root *os.File, host string) error {
+	return e.withContainerView(ctx, c, func(root *os.File, host string, mounts []viewMount) error {
 		dest, err := securejoin.OpenatInRoot(root, filepath.Join("/", path))
 		if err != nil {
 			if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
@@ -234,6 +232,9 @@ func (e *Engine) ExtractToDir(ctx context.Context, ref, path string, r io.Reader
 		}
 		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 			return errdefs.Invalidf("extraction point is not a directory")
+		}
+		if err := checkWritable(host, mounts, filepath.Join("/", path), snap.HostConfig.ReadonlyRootfs); err != nil {
+			return err
 		}
 		xo := tarfs.ExtractOptions{NoOverwriteDirNonDir: opts.NoOverwriteDirNonDir}
 		if opts.CopyUIDGID && snap.Config.User != "" {

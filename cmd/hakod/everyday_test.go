@@ -513,3 +513,67 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.buf.String()
 }
+
+// TestCopyVolumes: docker cp reads and writes a container's volumes and
+// bind mounts, running or stopped, so what it copies lands in the volume's
+// directory on the host; a read-only volume refuses; a symlink in a volume
+// that points to "/" (or climbs with "..") resolves in the container's
+// view, never the host's.
+func TestCopyVolumes(t *testing.T) {
+	d := hakodtest.Start(t)
+	img := d.DefaultImage()
+	tmp := t.TempDir()
+	markerName := filepath.Base(tmp) + "-vol-marker"
+	marker := filepath.Join(tmp, markerName)
+	must(t, os.WriteFile(marker, []byte("copied\n"), 0o644))
+	for _, state := range []string{"running", "stopped"} {
+		name, vol, bind := "vol-"+state, "data-"+state, filepath.Join(tmp, "bind-"+state)
+		d.MustDocker("run", "-d", "--name", name, "-v", vol+":/data", "-v", bind+":/bind", "-v", vol+"-ro:/ro:ro",
+			"-v", vol+"-nested:/outer/vol", img, "sh", "-c",
+			"ln -s / /data/escape; ln -s ../../../../../.. /data/up; echo nested > /outer/vol/n; echo in-root > /tmp/root-only; sleep 600")
+		time.Sleep(300 * time.Millisecond)
+		if state == "stopped" {
+			d.MustDocker("stop", "-t", "0", name)
+		}
+		d.MustDocker("cp", marker, name+":/data/")
+		d.MustDocker("cp", marker, name+":/bind/")
+		volData := filepath.Join(d.DataRoot, "volumes", vol, "_data")
+		for _, p := range []string{filepath.Join(volData, markerName), filepath.Join(bind, markerName)} {
+			if b, err := os.ReadFile(p); err != nil || string(b) != "copied\n" {
+				t.Errorf("%s: the copy did not land in %s: %q %v", state, p, b, err)
+			}
+		}
+		if _, errs, code := d.Docker("cp", marker, name+":/ro/"); code == 0 || !strings.Contains(errs, "mounted volume is marked read-only") {
+			t.Errorf("%s: cp into a read-only volume: %d %q", state, code, errs)
+		}
+		// Through the volume's links: the container's /tmp, not the host's.
+		d.MustDocker("cp", marker, name+":/data/escape/tmp/")
+		d.MustDocker("cp", marker, name+":/data/up/tmp/"+markerName+"-2")
+		for _, p := range []string{"/tmp/" + markerName, "/tmp/" + markerName + "-2"} {
+			if _, err := os.Stat(p); err == nil {
+				os.Remove(p)
+				t.Fatalf("%s: cp through a symlink in a volume wrote the host's %s", state, p)
+			}
+		}
+		out, _, code := d.Docker("cp", name+":/data/escape/tmp/root-only", "-")
+		if code != 0 || !strings.Contains(out, "in-root") {
+			t.Errorf("%s: cp through a symlink in a volume read %q", state, out)
+		}
+		// A directory holding a mount point: the mount's files are in the tar.
+		out, _, code = d.Docker("cp", name+":/outer", "-")
+		var names []string
+		tr := tar.NewReader(strings.NewReader(out))
+		for h, err := tr.Next(); err == nil; h, err = tr.Next() {
+			names = append(names, h.Name)
+		}
+		if code != 0 || strings.Join(names, " ") != "outer/ outer/vol/ outer/vol/n" {
+			t.Errorf("%s: cp of a directory holding a volume: %d %v", state, code, names)
+		}
+		if state == "stopped" {
+			d.MustDocker("start", name)
+		}
+		if got := d.MustDocker("exec", name, "sh", "-c", "cat /tmp/"+markerName+" /tmp/"+markerName+"-2 /data/"+markerName); got != "copied\ncopied\ncopied" {
+			t.Errorf("%s: the copies did not land in the container: %q", state, got)
+		}
+	}
+}

@@ -296,3 +296,99 @@ func waitInspect(t *testing.T, s *suite, name, format, want string) {
 	}
 	t.Fatalf("%s: %s never became %q", name, format, want)
 }
+
+// TestCpVolumes copies into and out of a container's volumes and bind
+// mounts, running and stopped: docker mounts them for a copy, so a path in
+// a volume reads and writes the volume's data; a read-only volume and a
+// read-only root refuse a copy into them with docker's messages; a copy of
+// a directory holding a mount point has the mount's content; a symlink in
+// a volume resolves in the container's view.
+func TestCpVolumes(t *testing.T) {
+	s := need(t)
+	n := names{base: "cpvol"}
+	s.cleanup(t, n.d(), n.h(), n.d()+"-stopped", n.h()+"-stopped", n.d()+"-rofs", n.h()+"-rofs")
+	t.Cleanup(func() {
+		for _, x := range []string{n.d(), n.h()} {
+			s.run(s.docker, "", "rm", "-fv", x, x+"-stopped", x+"-rofs")
+			s.run(s.docker, "", "volume", "rm", "-f", x+"-vol", x+"-ro", x+"-nested")
+		}
+	})
+	src := filepath.Join(s.tmp, "cpvolsrc")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "a.txt"), []byte("alpha\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bind := filepath.Join(s.tmp, "cpvolbind-{}")
+	mounts := []string{"-v", "{}-vol:/data", "-v", bind + ":/bind", "-v", "{}-ro:/ro:ro",
+		"--mount", "type=volume,dst=/anon", "--tmpfs", "/tmpfs", "-v", "{}-nested:/outer/vol"}
+	setup := "mkdir -p /outer/dir && echo outer > /outer/f && echo nested > /outer/vol/n && echo live > /tmpfs/t && ln -s /etc /data/etclink && ln -s / /data/rootlink"
+	s.compare(t, n, "", append(append([]string{"run", "-d", "--name", "{}"}, mounts...), testImage, "sleep", "600"), ids)
+	s.compare(t, n, "", append(append([]string{"run", "-d", "--name", "{}-stopped"}, mounts...), testImage, "sleep", "600"), ids)
+	for _, ctr := range []string{"{}", "{}-stopped"} {
+		s.compare(t, n, "", []string{"exec", ctr, "sh", "-c", setup})
+	}
+	s.compare(t, n, "", []string{"kill", "{}-stopped"})
+	out := filepath.Join(s.tmp, "cpvolout")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// dockerd's answers: a read-only volume refuses; a tmpfs is not part
+	// of a copy's view, so a copy into it lands under it, and what the
+	// container wrote in it is not found.
+	const roErr = "Error response from daemon: mounted volume is marked read-only\n"
+	for _, ctr := range []string{"{}", "{}-stopped"} {
+		for _, dst := range []string{"/data/", "/bind/", "/anon/", "/tmpfs/", "/outer/vol/", "/data/rootlink/data/", "/ro/", "/ro/x", "/", "/outer/"} {
+			d, _ := s.compare(t, n, "", []string{"cp", src + "/a.txt", ctr + ":" + dst})
+			if want := map[string]string{"/ro/": roErr, "/ro/x": roErr}[dst]; d.err != want || (d.code == 0) != (want == "") {
+				t.Errorf("cp a.txt %s:%s: %s, want %q", ctr, dst, d, want)
+			}
+		}
+		for _, p := range []string{"/data/a.txt", "/bind/a.txt", "/anon/a.txt", "/tmpfs/t", "/tmpfs/a.txt", "/data/etclink/passwd",
+			"/data/rootlink/etc/passwd", "/data/rootlink/data/a.txt"} {
+			d, _ := s.compare(t, n, "", []string{"cp", ctr + ":" + p, "-"})
+			if want := p != "/tmpfs/t"; (d.code == 0) != want ||
+				!want && !strings.HasPrefix(d.err, "Error response from daemon: Could not find the file /tmpfs/t in container ") {
+				t.Errorf("cp %s:%s -: %s", ctr, p, d)
+			}
+		}
+		s.compare(t, n, "", []string{"cp", ctr + ":/outer", out + "/" + ctr})
+		s.compare(t, n, "", []string{"cp", "-L", ctr + ":/data/etclink", out + "/" + ctr + "/etc"})
+	}
+	for _, ctr := range []string{"", "-stopped"} {
+		// The copy of /etc has the container's /etc/hostname (its short
+		// id) and /etc/hosts, as docker mounts them for a copy; hosts
+		// differs by the container's address.
+		for _, x := range []string{n.d(), n.h()} {
+			_ = os.Remove(filepath.Join(out, x+ctr, "etc", "hosts"))
+		}
+		d := reID12.ReplaceAllString(tree(t, filepath.Join(out, n.d()+ctr)), "ID")
+		h := reID12.ReplaceAllString(tree(t, filepath.Join(out, n.h()+ctr)), "ID")
+		if d != h {
+			t.Errorf("copied out of the container%s: docker's\n%s\nhako's\n%s", ctr, d, h)
+		}
+	}
+	// What landed where: the volumes, seen by a new container, and the bind
+	// mount's host directory.
+	for _, ctr := range []string{"{}", "{}-stopped"} {
+		d, _ := s.compare(t, n, "", []string{"run", "--rm", "--volumes-from", ctr, testImage, "sh", "-c",
+			"ls /data /bind /anon /outer/vol /ro; cat /data/a.txt"})
+		t.Logf("volumes of %s: %s", ctr, d)
+	}
+	s.compare(t, n, "", []string{"exec", "{}", "sh", "-c", "ls /tmpfs /outer; cat /tmpfs/t"})
+	// A read-only root: a copy into a volume is allowed, into the root not.
+	s.compare(t, n, "", []string{"create", "--read-only", "--name", "{}-rofs", "-v", "{}-vol:/data", testImage}, ids)
+	for _, dst := range []string{"/data/", "/"} {
+		d, _ := s.compare(t, n, "", []string{"cp", src + "/a.txt", "{}-rofs:" + dst})
+		t.Logf("cp a.txt rofs:%s: %s", dst, d)
+	}
+	s.compare(t, n, "", []string{"start", "{}-stopped"})
+	s.compare(t, n, "", []string{"exec", "{}-stopped", "sh", "-c", "ls /tmpfs /outer; cat /data/a.txt"})
+	for _, x := range []string{n.d(), n.h()} {
+		b, err := os.ReadFile(filepath.Join(s.tmp, "cpvolbind-"+x, "a.txt"))
+		if err != nil || string(b) != "alpha\n" {
+			t.Errorf("the bind mount's host directory of %s: %q, %v", x, b, err)
+		}
+	}
+}
