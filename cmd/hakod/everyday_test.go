@@ -134,17 +134,38 @@ func TestCopyBothWays(t *testing.T) {
 	}
 }
 
+// escapeMarker writes a file to copy into containers, named as no host
+// directory has a file: the host's /tmp must never get it.
+func escapeMarker(t *testing.T) (name, path string) {
+	tmp := t.TempDir()
+	name = filepath.Base(tmp) + "-escape-marker"
+	path = filepath.Join(tmp, name)
+	must(t, os.WriteFile(path, []byte("copied\n"), 0o644))
+	return name, path
+}
+
+// copyThroughLinks copies the marker into the container through dir/escape
+// (a symlink to "/") and dir/up (one that climbs with ".."): both must
+// land in the container's /tmp, never the host's.
+func copyThroughLinks(t *testing.T, d *hakodtest.Daemon, ctr, dir, markerName, marker string) {
+	t.Helper()
+	d.MustDocker("cp", marker, ctr+":"+dir+"/escape/tmp/")
+	d.MustDocker("cp", marker, ctr+":"+dir+"/up/tmp/"+markerName+"-2")
+	for _, p := range []string{"/tmp/" + markerName, "/tmp/" + markerName + "-2"} {
+		if _, err := os.Stat(p); err == nil {
+			os.Remove(p)
+			t.Fatalf("%s: cp through a symlink to / in %s/ wrote the host's %s", ctr, dir, p)
+		}
+	}
+}
+
 // TestCopyEscape is the escape regression test: a symlink in the
 // container that points to "/" (or climbs with ".."), or names and links
 // in the tar, must never make cp read or write the host's files.
 func TestCopyEscape(t *testing.T) {
 	d := hakodtest.Start(t)
 	img := d.DefaultImage()
-	tmp := t.TempDir()
-	// A name no host directory has: the host's /tmp must never get it.
-	markerName := filepath.Base(tmp) + "-escape-marker"
-	marker := filepath.Join(tmp, markerName)
-	must(t, os.WriteFile(marker, []byte("copied\n"), 0o644))
+	markerName, marker := escapeMarker(t)
 	hostDir := t.TempDir() // a host directory the container must not reach
 	for _, state := range []string{"running", "stopped"} {
 		name := "esc-" + state
@@ -155,14 +176,7 @@ func TestCopyEscape(t *testing.T) {
 			d.MustDocker("stop", "-t", "0", name)
 		}
 		// Writes through the links land in the container's /tmp.
-		d.MustDocker("cp", marker, name+":/escape/tmp/")
-		d.MustDocker("cp", marker, name+":/up/tmp/"+markerName+"-2")
-		for _, p := range []string{"/tmp/" + markerName, "/tmp/" + markerName + "-2"} {
-			if _, err := os.Stat(p); err == nil {
-				os.Remove(p)
-				t.Fatalf("%s: cp through a symlink to / wrote the host's %s", state, p)
-			}
-		}
+		copyThroughLinks(t, d, name, "", markerName, marker)
 		// A tar with "..", absolute names, a symlink to the host dir and a
 		// file through it, and a hardlink out.
 		var tb bytes.Buffer
@@ -523,9 +537,7 @@ func TestCopyVolumes(t *testing.T) {
 	d := hakodtest.Start(t)
 	img := d.DefaultImage()
 	tmp := t.TempDir()
-	markerName := filepath.Base(tmp) + "-vol-marker"
-	marker := filepath.Join(tmp, markerName)
-	must(t, os.WriteFile(marker, []byte("copied\n"), 0o644))
+	markerName, marker := escapeMarker(t)
 	for _, state := range []string{"running", "stopped"} {
 		name, vol, bind := "vol-"+state, "data-"+state, filepath.Join(tmp, "bind-"+state)
 		d.MustDocker("run", "-d", "--name", name, "-v", vol+":/data", "-v", bind+":/bind", "-v", vol+"-ro:/ro:ro",
@@ -547,14 +559,7 @@ func TestCopyVolumes(t *testing.T) {
 			t.Errorf("%s: cp into a read-only volume: %d %q", state, code, errs)
 		}
 		// Through the volume's links: the container's /tmp, not the host's.
-		d.MustDocker("cp", marker, name+":/data/escape/tmp/")
-		d.MustDocker("cp", marker, name+":/data/up/tmp/"+markerName+"-2")
-		for _, p := range []string{"/tmp/" + markerName, "/tmp/" + markerName + "-2"} {
-			if _, err := os.Stat(p); err == nil {
-				os.Remove(p)
-				t.Fatalf("%s: cp through a symlink in a volume wrote the host's %s", state, p)
-			}
-		}
+		copyThroughLinks(t, d, name, "/data", markerName, marker)
 		out, _, code := d.Docker("cp", name+":/data/escape/tmp/root-only", "-")
 		if code != 0 || !strings.Contains(out, "in-root") {
 			t.Errorf("%s: cp through a symlink in a volume read %q", state, out)
