@@ -13,30 +13,37 @@ import (
 
 // Options holds the parsed flags shared by run and create.
 type Options struct {
-	attach      *List
-	env         *List
-	envFile     *List
-	labels      *List
-	labelFile   *List
-	volumes     *List
-	mounts      *List
-	tmpfs       *List
-	volumesFrom *List
-	volDriver   string
-	publish     *List
-	expose      *List
-	capAdd      *List
-	capDrop     *List
-	securityOpt *List
-	logOpts     *List
-	devices     *List
-	groupAdd    *List
-	extraHosts  *List
-	dns         *List
-	dnsSearch   *List
-	dnsOptions  *List
-	sysctls     *List
-	ulimits     UlimitList
+	attach       *List
+	env          *List
+	envFile      *List
+	labels       *List
+	labelFile    *List
+	volumes      *List
+	mounts       *List
+	tmpfs        *List
+	volumesFrom  *List
+	volDriver    string
+	publish      *List
+	expose       *List
+	capAdd       *List
+	capDrop      *List
+	securityOpt  *List
+	logOpts      *List
+	devices      *List
+	groupAdd     *List
+	extraHosts   *List
+	dns          *List
+	dnsSearch    *List
+	dnsOptions   *List
+	sysctls      *List
+	ulimits      UlimitList
+	networks     NetworkList
+	aliases      *List
+	links        *List
+	linkLocalIPs *List
+	ipv4         string
+	ipv6         string
+	macAddress   string
 
 	Interactive bool
 	TTY         bool
@@ -52,7 +59,6 @@ type Options struct {
 	Init        bool
 	PublishAll  bool
 	Restart     string
-	Network     string
 	LogDriver   string
 	Runtime     string
 	StopSignal  string
@@ -91,28 +97,31 @@ type Options struct {
 // shorthands and defaults.
 func AddFlags(fs *pflag.FlagSet) *Options {
 	o := &Options{
-		attach:      NewList(validateAttach),
-		env:         NewList(nil),
-		envFile:     NewList(nil),
-		labels:      NewList(validateLabel),
-		labelFile:   NewList(nil),
-		volumes:     NewList(nil),
-		mounts:      NewList(validateMountFlag),
-		tmpfs:       NewList(nil),
-		volumesFrom: NewList(nil),
-		publish:     NewList(nil),
-		expose:      NewList(nil),
-		capAdd:      NewList(nil),
-		capDrop:     NewList(nil),
-		securityOpt: NewList(nil),
-		logOpts:     NewList(validateLogOpt),
-		devices:     NewList(nil),
-		groupAdd:    NewList(nil),
-		extraHosts:  NewList(validateExtraHost),
-		dns:         NewList(validateIP),
-		dnsSearch:   NewList(nil),
-		dnsOptions:  NewList(nil),
-		sysctls:     NewList(validateSysctl),
+		attach:       NewList(validateAttach),
+		env:          NewList(nil),
+		envFile:      NewList(nil),
+		labels:       NewList(validateLabel),
+		labelFile:    NewList(nil),
+		volumes:      NewList(nil),
+		mounts:       NewList(validateMountFlag),
+		tmpfs:        NewList(nil),
+		volumesFrom:  NewList(nil),
+		publish:      NewList(nil),
+		expose:       NewList(nil),
+		capAdd:       NewList(nil),
+		capDrop:      NewList(nil),
+		securityOpt:  NewList(nil),
+		logOpts:      NewList(validateLogOpt),
+		devices:      NewList(nil),
+		groupAdd:     NewList(nil),
+		extraHosts:   NewList(validateExtraHost),
+		dns:          NewList(validateIP),
+		dnsSearch:    NewList(nil),
+		dnsOptions:   NewList(nil),
+		sysctls:      NewList(validateSysctl),
+		aliases:      NewList(nil),
+		links:        NewList(validateLink),
+		linkLocalIPs: NewList(nil),
 	}
 	fs.SetInterspersed(false)
 	// -h is --hostname here, so --help gets no shorthand.
@@ -152,9 +161,17 @@ func AddFlags(fs *pflag.FlagSet) *Options {
 	fs.Var(o.securityOpt, "security-opt", "Security Options")
 	fs.BoolVar(&o.Init, "init", false, "Run an init inside the container that forwards signals and reaps processes")
 	fs.StringVar(&o.Restart, "restart", "no", "Restart policy to apply when a container exits")
-	fs.StringVar(&o.Network, "network", "", "Connect a container to a network")
-	fs.StringVar(&o.Network, "net", "", "Connect a container to a network")
+	fs.Var(&o.networks, "network", "Connect a container to a network")
+	fs.Var(&o.networks, "net", "Connect a container to a network")
 	_ = fs.MarkHidden("net")
+	fs.Var(o.aliases, "network-alias", "Add network-scoped alias for the container")
+	fs.Var(o.aliases, "net-alias", "Add network-scoped alias for the container")
+	_ = fs.MarkHidden("net-alias")
+	fs.StringVar(&o.ipv4, "ip", "", "IPv4 address (e.g., 172.30.100.104)")
+	fs.StringVar(&o.ipv6, "ip6", "", "IPv6 address (e.g., 2001:db8::33)")
+	fs.Var(o.links, "link", "Add link to another container")
+	fs.Var(o.linkLocalIPs, "link-local-ip", "Container IPv4/IPv6 link-local addresses")
+	fs.StringVar(&o.macAddress, "mac-address", "", "Container MAC address (e.g., 92:d0:c6:0a:29:33)")
 	fs.VarP(o.publish, "publish", "p", "Publish a container's port(s) to the host")
 	fs.BoolVarP(&o.PublishAll, "publish-all", "P", false, "Publish all exposed ports to random ports")
 	fs.Var(o.expose, "expose", "Expose a port or a range of ports")

@@ -33,6 +33,11 @@ type Request struct {
 // fs tells which flags were given (some fields are set only then); getenv
 // resolves `-e NAME` without a value.
 func (o *Options) Parse(fs *pflag.FlagSet, image string, args []string, getenv func(string) (string, bool)) (*Request, error) {
+	if o.macAddress != "" {
+		if _, err := parseMAC(o.macAddress); err != nil {
+			return nil, err
+		}
+	}
 	attachStdin, attachStdout, attachStderr := false, false, false
 	for _, a := range o.attach.Values() {
 		switch a {
@@ -234,7 +239,8 @@ func (o *Options) Parse(fs *pflag.FlagSet, image string, args []string, getenv f
 		DNSOptions:      nonNil(o.dnsOptions.Values()),
 		ExtraHosts:      o.extraHosts.Values(),
 		IpcMode:         container.IpcMode(o.IpcMode),
-		NetworkMode:     container.NetworkMode(o.Network),
+		NetworkMode:     container.NetworkMode(o.networks.mode()),
+		Links:           o.links.Values(),
 		PidMode:         container.PidMode(o.PidMode),
 		UTSMode:         container.UTSMode(o.UTSMode),
 		CgroupnsMode:    container.CgroupnsMode(o.CgroupnsMod),
@@ -302,19 +308,6 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
-}
-
-// networking returns the endpoint settings: docker sends an empty
-// endpoint for the default network and omits one for a single network
-// given without per-endpoint options.
-func (o *Options) networking() (*network.NetworkingConfig, error) {
-	eps := map[string]*network.EndpointSettings{}
-	if o.Network == "" {
-		eps["default"] = &network.EndpointSettings{}
-	} else if strings.TrimSpace(o.Network) == "" {
-		return nil, errors.New("no name set for network")
-	}
-	return &network.NetworkingConfig{EndpointsConfig: eps}, nil
 }
 
 func (o *Options) healthConfig() (*container.HealthConfig, error) {

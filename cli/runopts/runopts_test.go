@@ -1,6 +1,7 @@
 package runopts
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -238,5 +239,74 @@ func TestValueStrings(t *testing.T) {
 	u.Set("nofile=3:4")
 	if len(u.Values()) != 1 || u.Values()[0].Soft != 3 {
 		t.Errorf("a later ulimit replaces the earlier: %v", u.String())
+	}
+}
+
+func TestParseNetworkFlags(t *testing.T) {
+	ip := netip.MustParseAddr
+	r, err := parse(t, "--network", "net1", "--ip", "10.88.1.5", "--network-alias", "a", "--net-alias", "b",
+		"--mac-address", "02:42:ac:11:00:09", "--link-local-ip", "169.254.1.1", "--network", "net2", "img")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.HostConfig.NetworkMode != "net1" {
+		t.Fatalf("mode %q", r.HostConfig.NetworkMode)
+	}
+	eps := r.NetworkingConfig.EndpointsConfig
+	ep := eps["net1"]
+	if len(eps) != 2 || ep == nil || eps["net2"] == nil || !reflect.DeepEqual(ep.Aliases, []string{"a", "b"}) ||
+		ep.IPAMConfig.IPv4Address != ip("10.88.1.5") || !reflect.DeepEqual(ep.IPAMConfig.LinkLocalIPs, []netip.Addr{ip("169.254.1.1")}) ||
+		ep.MacAddress.String() != "02:42:ac:11:00:09" {
+		t.Fatalf("endpoints %+v %+v", ep, eps["net2"])
+	}
+
+	r, err = parse(t, "--network", "NAME=Net1,alias=x,ALIAS=Y,ip=10.88.1.6,driver-opt=K=V,gw-priority=3", "img")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep = r.NetworkingConfig.EndpointsConfig["net1"]
+	if ep == nil || !reflect.DeepEqual(ep.Aliases, []string{"x", "y"}) || ep.IPAMConfig.IPv4Address != ip("10.88.1.6") ||
+		!reflect.DeepEqual(ep.DriverOpts, map[string]string{"k": "v"}) || ep.GwPriority != 3 {
+		t.Fatalf("advanced: %+v", ep)
+	}
+
+	// One network without options: no endpoint; none: an empty default.
+	if r, _ = parse(t, "--network", "name=net1", "img"); len(r.NetworkingConfig.EndpointsConfig) != 0 {
+		t.Fatalf("bare: %+v", r.NetworkingConfig.EndpointsConfig)
+	}
+	r, _ = parse(t, "--ip", "10.1.2.3", "--link", "c:d", "img")
+	if ep = r.NetworkingConfig.EndpointsConfig["default"]; r.HostConfig.NetworkMode != "default" || ep == nil || ep.IPAMConfig.IPv4Address != ip("10.1.2.3") ||
+		ep.Links != nil || !reflect.DeepEqual(r.HostConfig.Links, []string{"c:d"}) {
+		t.Fatalf("default: %+v %+v", r.HostConfig, ep)
+	}
+}
+
+func TestParseNetworkErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		err  string
+	}{
+		{[]string{"--network", "name=n,alias=a", "--network-alias", "b"}, "conflicting options: cannot specify both --network-alias and per-network alias"},
+		{[]string{"--network", "name=n,ip=10.0.0.2", "--ip", "10.0.0.3"}, "conflicting options: cannot specify both --ip and per-network IPv4 address"},
+		{[]string{"--network", "name=n,ip6=::2", "--ip6", "::3"}, "conflicting options: cannot specify both --ip6 and per-network IPv6 address"},
+		{[]string{"--network", "name=n,mac-address=02:42:ac:11:00:09", "--mac-address", "02:42:ac:11:00:0a"}, "conflicting options: cannot specify both --mac-address and per-network MAC address"},
+		{[]string{"--network", "name=n,link-local-ip=169.254.0.1", "--link-local-ip", "169.254.0.2"}, "conflicting options: cannot specify both --link-local-ip and per-network link-local IP addresses"},
+		{[]string{"--network", "name=n,foo=bar"}, `invalid argument "name=n,foo=bar" for "--network" flag: invalid field key foo`},
+		{[]string{"--network", "alias=a"}, `invalid argument "alias=a" for "--network" flag: network name/id is not specified`},
+		{[]string{"--network", "name=n,gw-priority=x"}, `invalid argument "name=n,gw-priority=x" for "--network" flag: invalid gw-priority (x): invalid syntax`},
+		{[]string{"--network", "name=n,driver-opt=x"}, `invalid argument "name=n,driver-opt=x" for "--network" flag: invalid key value pair format in driver options`},
+		{[]string{"--network", "n", "--network", "n"}, `network "n" is specified multiple times`},
+		{[]string{"--network", "host", "--network", "n"}, "conflicting options: cannot attach both user-defined and non-user-defined network-modes"},
+		{[]string{"--network", "bridge", "--network-alias", "a"}, "network-scoped aliases are only supported for user-defined networks"},
+		{[]string{"--network-alias", "a"}, "network-scoped aliases are only supported for user-defined networks"},
+		{[]string{"--network", " "}, "no name set for network"},
+		{[]string{"--network", "n", "--mac-address", "zz"}, "zz is not a valid mac address"},
+		{[]string{"--network", "n", "--ip", "10.0.0.999"}, `invalid argument "10.0.0.999" for "--ip" flag: invalid string being converted to IP address: 10.0.0.999`},
+		{[]string{"--link", "a:b:c"}, `invalid argument "a:b:c" for "--link" flag: bad format for links: a:b:c`},
+	} {
+		_, err := parse(t, append(c.args, "img")...)
+		if err == nil || err.Error() != c.err {
+			t.Errorf("%v: got %v, want %q", c.args, err, c.err)
+		}
 	}
 }

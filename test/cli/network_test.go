@@ -141,3 +141,43 @@ func TestPort(t *testing.T) {
 		s.compare(t, names{}, "", args)
 	}
 }
+
+// TestRunNetworkAddressFlags: --ip, --network-alias and the advanced
+// --network syntax on one user network (its subnet in 10.88.0.0/16), and
+// the errors of bad input.
+func TestRunNetworkAddressFlags(t *testing.T) {
+	s := need(t)
+	n := names{base: "cliaddr"}
+	net, plain := "cliaddr-net", "cliaddr-plain"
+	s.cleanupNetworks(t, net, plain)
+	s.cleanup(t, n.d(), n.h())
+	s.must(t, s.docker, "network", "create", "--subnet", "10.88.41.0/24", net)
+	s.must(t, s.docker, "network", "create", plain)
+	show := []string{testImage, "sh", "-c", "ip -o -4 addr show eth0 | awk '{print $4}'"}
+	for _, args := range [][]string{
+		append([]string{"run", "--rm", "--network", net, "--ip", "10.88.41.5"}, show...),
+		append([]string{"run", "--rm", "--network", "name=" + net + ",ip=10.88.41.6"}, show...),
+		append([]string{"run", "--rm", "--net", "name=" + net + ",alias=x,ip=10.88.41.7"}, show...),
+	} {
+		s.compare(t, names{}, "", args)
+	}
+	s.compare(t, n, "", []string{"run", "-d", "--name", "{}", "--network", net, "--network-alias", "{}-al", testImage, "sleep", "300"}, ids)
+	s.compare(t, n, "", []string{"run", "--rm", "--network", net, testImage, "sh", "-c", "ping -c1 -W2 {}-al >/dev/null && echo alias-ok"})
+	for _, args := range [][]string{
+		{"run", "--rm", "--network", plain, "--ip", "10.88.41.20", testImage, "true"},
+		{"run", "--rm", "--network", net, "--ip", "10.88.99.5", testImage, "true"},
+		{"run", "--rm", "--network", "name=" + net + ",alias=a", "--network-alias", "b", testImage, "true"},
+		{"run", "--rm", "--network", "name=" + net + ",ip=10.88.41.22", "--ip", "10.88.41.23", testImage, "true"},
+		{"run", "--rm", "--network", "name=" + net + ",foo=bar", testImage, "true"},
+		{"run", "--rm", "--network", "alias=a", testImage, "true"},
+		{"run", "--rm", "--network", "bridge", "--network-alias", "a", testImage, "true"},
+		{"run", "--rm", "--network", net, "--network", net, testImage, "true"},
+		{"run", "--rm", "--network", "host", "--network", net, testImage, "true"},
+		{"create", "--network", net, "--mac-address", "zz", testImage},
+	} {
+		d, _ := s.compare(t, names{}, "", args)
+		if d.code == 0 {
+			t.Errorf("%v: docker succeeded: %s", args, d)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package network
 
 import (
 	"errors"
-	"fmt"
 	"net/netip"
 	"strings"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hako-project/hako/cli/command"
+	"github.com/hako-project/hako/cli/runopts"
 )
 
 // NewConnectCommand is `hako network connect`.
@@ -33,14 +33,14 @@ func NewConnectCommand(cli *command.Cli) *cobra.Command {
 			}
 			ipam := &network.EndpointIPAMConfig{}
 			var err error
-			if ipam.IPv4Address, err = parseIPFlag("ip", ip); err != nil {
+			if ipam.IPv4Address, err = ipFlag("ip", ip); err != nil {
 				return err
 			}
-			if ipam.IPv6Address, err = parseIPFlag("ip6", ip6); err != nil {
+			if ipam.IPv6Address, err = ipFlag("ip6", ip6); err != nil {
 				return err
 			}
 			for _, l := range linkLocal {
-				a, err := parseIPFlag("link-local-ip", l)
+				a, err := ipFlag("link-local-ip", l)
 				if err != nil {
 					return err
 				}
@@ -70,19 +70,6 @@ func NewConnectCommand(cli *command.Cli) *cobra.Command {
 	return cmd
 }
 
-// parseIPFlag reads an address flag ("" is none), with pflag's message
-// for a bad one.
-func parseIPFlag(name, v string) (netip.Addr, error) {
-	if v == "" {
-		return netip.Addr{}, nil
-	}
-	a, err := netip.ParseAddr(v)
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("invalid argument %q for \"--%s\" flag: invalid string being converted to IP address: %s", v, name, v)
-	}
-	return a.Unmap(), nil
-}
-
 // NewDisconnectCommand is `hako network disconnect`.
 func NewDisconnectCommand(cli *command.Cli) *cobra.Command {
 	var force bool
@@ -101,4 +88,10 @@ func NewDisconnectCommand(cli *command.Cli) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force the container to disconnect from a network")
 	return cmd
+}
+
+// ipFlag is runopts.IPFlag with IPv4-mapped IPv6 addresses unmapped.
+func ipFlag(name, v string) (netip.Addr, error) {
+	a, err := runopts.IPFlag(name, v)
+	return a.Unmap(), err
 }
