@@ -28,6 +28,11 @@ type AttachRequest struct {
 	// CNIArgs are handed to the plugins of every endpoint as CNI_ARGS, on
 	// ADD and on DEL (the CRI's K8S_POD_NAME and others).
 	CNIArgs [][2]string
+	// NetNS, when set, is the path of an existing network namespace to
+	// attach (a pod's, made inside its own user namespace) instead of one
+	// the manager makes: the endpoints are made in it, but the namespace
+	// is the caller's to make, pin and remove (Detach leaves it).
+	NetNS string
 }
 
 // EndpointRequest is one network a container joins: one of the manager's
@@ -72,7 +77,8 @@ func (p *Pending) NetNS() string { return p.att.NetNS }
 // whether it can be attached at all: the networks are resolved and checked
 // as docker checks them, the published ports reserved (a port already in
 // use fails here, with docker's message), the attachment recorded, and the
-// namespace created and pinned at NetNSPath(ID), with lo up. The runtime
+// namespace created and pinned at NetNSPath(ID), with lo up (or, with
+// req.NetNS, the caller's namespace at that path used as it is). The runtime
 // can join the namespace from then on; Complete, which runs the CNI
 // plugins, can run meanwhile, as long as it ends before the container's
 // program starts. On failure nothing is left.
@@ -105,6 +111,12 @@ func (m *Manager) Prepare(ctx context.Context, req AttachRequest) (p *Pending, e
 	att := &Attachment{
 		ContainerID: req.ContainerID, Name: req.Name, Hostname: req.Hostname, NetNS: m.NetNSPath(req.ContainerID),
 		HostsPath: req.HostsPath, ExtraHosts: req.ExtraHosts, CNIArgs: slices.Clone(req.CNIArgs),
+	}
+	if req.NetNS != "" {
+		if !isNetNS(req.NetNS) {
+			return nil, errdefs.Invalidf("%s is not a network namespace", req.NetNS)
+		}
+		att.NetNS, att.CallersNetNS = req.NetNS, true
 	}
 	var ips []netip.Addr
 	ports := req.Ports
@@ -167,6 +179,9 @@ func (m *Manager) Prepare(ctx context.Context, req AttachRequest) (p *Pending, e
 	}
 	m.mu.Unlock()
 
+	if att.CallersNetNS {
+		return &Pending{m: m, att: att, ips: ips, unlock: unlock}, nil
+	}
 	_, nspan := trace.Start(ctx, "network.netns.create")
 	if fileExists(att.NetNS) {
 		_ = removeNetNS(att.NetNS) // a crash's leftover, without a record
@@ -267,7 +282,8 @@ func (m *Manager) addEndpoint(ctx context.Context, att *Attachment, i int, ip ne
 
 // Detach undoes a container's attachment and returns when it is done:
 // CNI DEL of every endpoint (which releases the lease, deletes the veth
-// pair and the port mappings), then the namespace's unpinning. It does
+// pair and the port mappings), then the namespace's unpinning (unless it
+// is the caller's, AttachRequest.NetNS, which stays as it is). It does
 // nothing for a container without one. The DELs run while the namespace is
 // still pinned, so the plugins delete the veths themselves rather than
 // leaving them to the kernel's clean-up of dead namespaces, which under
@@ -345,7 +361,8 @@ func (m *Manager) waitDetaching(match func(*Attachment) bool) {
 
 // teardown undoes att. The endpoints whose DEL failed stay recorded (and
 // keep their networks busy), so that the next Detach, or the next start of
-// hakod, tries again; the namespace goes in any case.
+// hakod, tries again; the namespace goes in any case, unless it is the
+// caller's.
 func (m *Manager) teardown(ctx context.Context, att *Attachment) error {
 	var errs []error
 	var failed []Endpoint
@@ -356,11 +373,13 @@ func (m *Manager) teardown(ctx context.Context, att *Attachment) error {
 			failed = append(failed, ep)
 		}
 	}
-	_, nspan := trace.Start(ctx, "network.netns.remove")
-	err := removeNetNS(att.NetNS)
-	nspan.End(err)
-	if err != nil {
-		errs = append(errs, err)
+	if !att.CallersNetNS {
+		_, nspan := trace.Start(ctx, "network.netns.remove")
+		err := removeNetNS(att.NetNS)
+		nspan.End(err)
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -87,6 +87,25 @@ func createNetNS(path string) (err error) {
 	return <-errc
 }
 
+// nsGetNSType is linux/nsfs.h's NS_GET_NSTYPE, _IO(0xb7, 0x3).
+const nsGetNSType = 0xb703
+
+// isNetNS reports whether path is a network namespace (an nsfs file, such
+// as a pin or /proc/PID/ns/net).
+func isNetNS(path string) bool {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil || st.Type != unix.NSFS_MAGIC {
+		return false
+	}
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	kind, err := unix.IoctlRetInt(fd, nsGetNSType)
+	return err == nil && kind == unix.CLONE_NEWNET
+}
+
 // removeNetNS unpins the namespace at path and removes the file; the
 // namespace ends once no process is in it. A missing path is no error.
 func removeNetNS(path string) error {

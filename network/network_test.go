@@ -9,8 +9,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // needRoot skips tests that make namespaces, bridges and rules.
@@ -577,5 +580,97 @@ func TestIsolation(t *testing.T) {
 		if out := rulesTagged(ruleComment(&n)); out != "" {
 			t.Errorf("rules of %s left:\n%s", n.Name, out)
 		}
+	}
+}
+
+// TestAttachCallersNetNS attaches a namespace the caller made and pinned,
+// owned by a user namespace of its own as a CRI pod's is: the endpoint is
+// made in it, and Detach, after a reopen, and Purge delete the veth and
+// the lease but leave the namespace, pinned, to its owner.
+func TestAttachCallersNetNS(t *testing.T) {
+	m, cfg := openTest(t)
+	ctx := context.Background()
+	// The owner: a process in new user and network namespaces, whose
+	// network namespace is pinned as the engine pins a pod's.
+	owner := exec.Command("sleep", "1000")
+	owner.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 100000, Size: 65536}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 100000, Size: 65536}},
+	}
+	if err := owner.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pin := filepath.Join(t.TempDir(), "net")
+	if err := os.WriteFile(pin, nil, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(fmt.Sprintf("/proc/%d/ns/net", owner.Process.Pid), pin, "none", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	_ = owner.Process.Kill()
+	_ = owner.Wait()
+	t.Cleanup(func() {
+		if err := unix.Unmount(pin, unix.MNT_DETACH); err != nil {
+			t.Errorf("unpin the test's namespace: %v", err)
+		}
+	})
+	if _, err := m.Attach(ctx, AttachRequest{ContainerID: strings.Repeat("7", 64), Networks: []EndpointRequest{{Network: "bridge"}},
+		NetNS: "/proc/self/ns/user"}); err == nil {
+		t.Errorf("a user namespace attached as a network namespace")
+	}
+	id := strings.Repeat("8", 64)
+	att, err := m.Attach(ctx, AttachRequest{ContainerID: id, Name: "pod", Networks: []EndpointRequest{{Network: "bridge"}}, NetNS: pin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := att.Endpoints[0]
+	def, _ := m.Default()
+	if att.NetNS != pin || !att.CallersNetNS || !def.Subnet.Contains(ep.Address.Addr()) {
+		t.Fatalf("attachment %+v", att)
+	}
+	if fileExists(m.NetNSPath(id)) {
+		t.Errorf("a namespace of the manager's made for an attachment of the caller's")
+	}
+	if out, err := inNS(pin, "ip", "-o", "-4", "addr", "show", "eth0"); err != nil || !strings.Contains(out, ep.Address.String()) {
+		t.Errorf("eth0 in the caller's namespace: %v %s", err, out)
+	}
+	if out, err := inNS(pin, "busybox", "ping", "-c1", "-W2", def.Gateway.String()); err != nil {
+		t.Errorf("ping the gateway: %v\n%s", err, out)
+	}
+	// The record says whose the namespace is: a reopened manager's Detach
+	// leaves it.
+	m.Close()
+	m2, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, ok := m2.Attachment(id); !ok || !a.CallersNetNS || a.NetNS != pin {
+		t.Fatalf("attachment after reopen: %+v", a)
+	}
+	if err := m2.Detach(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	m2.Settle()
+	assertNoLeftovers(t, m2, id, ep.Address.Addr())
+	if !isNetNS(pin) {
+		t.Fatalf("Detach removed the caller's namespace")
+	}
+	if out, err := inNS(pin, "ip", "-o", "link"); err != nil || strings.Contains(out, "eth0") || !strings.Contains(out, "lo") {
+		t.Errorf("links left in the caller's namespace: %v %s", err, out)
+	}
+	// Purge, too, runs DEL but leaves the namespace.
+	if _, err := m2.Attach(ctx, AttachRequest{ContainerID: id, Name: "pod", Networks: []EndpointRequest{{Network: "bridge"}}, NetNS: pin}); err != nil {
+		t.Fatal(err)
+	}
+	m2.Close()
+	if err := Purge(ctx, cfg); err != nil {
+		t.Fatalf("purge: %v", err)
+	}
+	if !isNetNS(pin) {
+		t.Fatalf("Purge removed the caller's namespace")
+	}
+	if out, err := inNS(pin, "ip", "-o", "link"); err != nil || strings.Contains(out, "eth0") {
+		t.Errorf("links left in the caller's namespace after Purge: %v %s", err, out)
 	}
 }

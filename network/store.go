@@ -81,6 +81,9 @@ type Attachment struct {
 	Name     string `json:"name"`
 	Hostname string `json:"hostname"`
 	NetNS    string `json:"netns"`
+	// CallersNetNS: NetNS was given by the caller (AttachRequest.NetNS),
+	// who pins and removes it; the manager only runs CNI in it.
+	CallersNetNS bool `json:"callers_netns,omitempty"`
 	// HostsPath is the container's /etc/hosts on the host, which is kept
 	// current; ExtraHosts are its --add-host entries ("name:ip").
 	HostsPath  string     `json:"hosts_path,omitempty"`

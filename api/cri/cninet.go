@@ -10,7 +10,8 @@ import (
 // CNINetwork attaches pods to a network of package network: a CNI bridge
 // network (docker's default bridge, or the one named), whose plugins give
 // the pod its eth0 and address and, through portmap, its hostPorts. The
-// network package creates and pins the pod's network namespace.
+// network package creates and pins the pod's network namespace, unless the
+// pod has its own (PodNetwork.NetNS).
 type CNINetwork struct {
 	Manager *network.Manager
 	// Network is the network's name or ID ("" = docker's default bridge).
@@ -29,7 +30,8 @@ func (n CNINetwork) Attach(ctx context.Context, pod PodNetwork) (string, []strin
 	return attachPod(ctx, n.Manager, pod, network.EndpointRequest{Network: n.name()}, nil)
 }
 
-// Detach disconnects the pod and removes its network namespace.
+// Detach disconnects the pod and removes its network namespace (not the
+// pod's own).
 func (n CNINetwork) Detach(ctx context.Context, pod PodNetwork) error {
 	return n.Manager.Detach(ctx, pod.ID)
 }
@@ -49,7 +51,8 @@ func (n CNINetwork) String() string { return "CNI network " + n.name() }
 // /etc/cni/net.d): whatever the cluster's network add-on wrote there. The
 // directory is read at each RunPodSandbox and each Status, so a
 // configuration written later is taken up; until there is one the
-// network is not ready. Package network makes and pins the namespace,
+// network is not ready. Package network makes and pins the namespace
+// (unless the pod has its own, PodNetwork.NetNS),
 // records the configuration ADD ran with (DEL replays it, whatever became
 // of the file) and hands hostPorts to a plugin with the portMappings
 // capability.
@@ -71,7 +74,7 @@ func (n ConfDirNetwork) Attach(ctx context.Context, pod PodNetwork) (string, []s
 }
 
 // Detach runs DEL with the configuration the pod was attached with and
-// removes its network namespace.
+// removes its network namespace (not the pod's own).
 func (n ConfDirNetwork) Detach(ctx context.Context, pod PodNetwork) error {
 	return n.Manager.Detach(ctx, pod.ID)
 }
@@ -85,8 +88,8 @@ func (n ConfDirNetwork) Ready() error {
 
 func (n ConfDirNetwork) String() string { return "first CNI configuration in " + n.Dir }
 
-// attachPod attaches pod with one endpoint and returns its namespace and
-// addresses.
+// attachPod attaches pod with one endpoint, in the pod's own namespace if
+// it has one, and returns its namespace and addresses.
 func attachPod(ctx context.Context, m *network.Manager, pod PodNetwork, ep network.EndpointRequest, args [][2]string) (string, []string, error) {
 	var ports []network.PortSpec
 	for _, p := range pod.Ports {
@@ -95,7 +98,7 @@ func attachPod(ctx context.Context, m *network.Manager, pod PodNetwork, ep netwo
 	}
 	att, err := m.Attach(ctx, network.AttachRequest{
 		ContainerID: pod.ID, Name: pod.Name, Hostname: pod.Hostname, HostsPath: pod.HostsPath,
-		Networks: []network.EndpointRequest{ep}, Ports: ports, CNIArgs: args,
+		Networks: []network.EndpointRequest{ep}, Ports: ports, CNIArgs: args, NetNS: pod.NetNS,
 	})
 	if err != nil {
 		return "", nil, err

@@ -16,9 +16,9 @@ import (
 // ConfDirNetwork (the first CNI configuration of a directory); the CRI
 // server only says which pod, which namespace and which ports.
 type Network interface {
-	// Attach makes and connects the pod's network namespace and returns
-	// its path and the pod's IP addresses, the primary first. On error
-	// nothing is left attached.
+	// Attach makes and connects the pod's network namespace (or connects
+	// pod.NetNS) and returns its path and the pod's IP addresses, the
+	// primary first. On error nothing is left attached.
 	Attach(ctx context.Context, pod PodNetwork) (netns string, ips []string, err error)
 	// Detach undoes Attach; detaching what is not attached is not an
 	// error, so StopPodSandbox can be retried.
@@ -43,6 +43,11 @@ type PodNetwork struct {
 	Ports     []PortMapping
 	// CgroupParent is the pod's cgroup (for plugins that need it).
 	CgroupParent string
+	// NetNS, when set, is the pod's own pinned network namespace (a pod
+	// with a user namespace: its pause made it, owned by that user
+	// namespace), which the network connects and leaves in place; when
+	// empty the network makes the namespace and removes it on Detach.
+	NetNS string
 }
 
 // PortMapping is a hostPort of the pod.

@@ -68,12 +68,16 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 			s.teardownPod(context.WithoutCancel(ctx), sb, true)
 		}
 	}()
-	if !hostNet && s.cfg.Network != nil && sb.Snapshot().UserNS == "" {
-		// (A pod with a user namespace keeps the loopback-only network
-		// namespace its pause made: package network attaches only
-		// namespaces it makes itself, owned by the host's user namespace.)
+	if !hostNet && s.cfg.Network != nil {
+		// A pod with a user namespace has the network namespace its pause
+		// made, pinned by the engine: the network connects that one.
+		rec := sb.Snapshot()
+		pod := s.podNetwork(rec, cfg)
+		if rec.UserNS != "" {
+			pod.NetNS = rec.NetNS
+		}
 		nctx, span := trace.Start(ctx, "api.cri.network.attach")
-		netns, ips, err := s.cfg.Network.Attach(nctx, s.podNetwork(sb.Snapshot(), cfg))
+		netns, ips, err := s.cfg.Network.Attach(nctx, pod)
 		span.End(err)
 		if err != nil {
 			return nil, fmt.Errorf("attach pod %s to the network: %w", md.GetName(), err)
@@ -143,7 +147,7 @@ func (s *Server) stopPod(ctx context.Context, sb *engine.Sandbox) error {
 	}
 	rec := sb.Snapshot()
 	if rec.State == engine.SandboxReady || rec.NetNS != "" {
-		if !rec.HostNetwork && s.cfg.Network != nil && rec.NetNS != "" && rec.UserNS == "" {
+		if !rec.HostNetwork && s.cfg.Network != nil && rec.NetNS != "" {
 			cfg, err := s.podConfig(rec)
 			if err != nil {
 				return err

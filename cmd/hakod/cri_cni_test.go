@@ -113,6 +113,29 @@ func TestCRICNIConfDir(t *testing.T) {
 		t.Errorf("no lease for %s: %v", ip, err)
 	}
 
+	// A pod with a user namespace is attached with the configuration too,
+	// in the network namespace its pause made; DEL leaves nothing.
+	mapping := []*runtimeapi.IDMapping{{ContainerId: 0, HostId: 100000, Length: 65536}}
+	usernsCfg := criPod("confdir-userns", false, "")
+	usernsCfg.Linux.SecurityContext.NamespaceOptions.UsernsOptions = &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: mapping, Gids: mapping}
+	ru, err := c.Runtime.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: usernsCfg})
+	if err != nil {
+		t.Fatalf("run pod with a user namespace: %v\n%s", err, d.Log())
+	}
+	us, err := c.Runtime.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: ru.GetPodSandboxId()})
+	if uip, perr := netip.ParseAddr(us.GetStatus().GetNetwork().GetIp()); err != nil || perr != nil || !subnet.Contains(uip) || uip == ip {
+		t.Errorf("IP of the pod with a user namespace: %q (%v %v)", us.GetStatus().GetNetwork().GetIp(), err, perr)
+	}
+	if _, err := c.Runtime.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: ru.GetPodSandboxId()}); err != nil {
+		t.Fatalf("stop pod: %v", err)
+	}
+	if _, err := c.Runtime.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: ru.GetPodSandboxId()}); err != nil {
+		t.Fatalf("remove pod: %v", err)
+	}
+	if leases, _ := filepath.Glob(filepath.Join(dataDir, "hkcnitest", "10.*")); len(leases) != 1 {
+		t.Errorf("leases after the pod with a user namespace went: %v", leases)
+	}
+
 	// A malformed first configuration: not ready, and pods fail, both
 	// naming the file. The running pod is not affected.
 	bad := filepath.Join(confDir, "05-bad.conflist")
@@ -133,7 +156,7 @@ func TestCRICNIConfDir(t *testing.T) {
 	// Stop and remove: DEL replays the configuration the pod was attached
 	// with, so nothing is left.
 	stopAndRemovePod(t, d, c, pod)
-	if left := netLeftovers(d, []string{bridge}, pod); len(left) > 0 {
+	if left := netLeftovers(d, []string{bridge}, pod, ru.GetPodSandboxId()); len(left) > 0 {
 		t.Errorf("network left behind:\n%s", strings.Join(left, "\n"))
 	}
 	if rules := grepLines(save(), pod); rules != "" {

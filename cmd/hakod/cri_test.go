@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -288,10 +290,11 @@ func crictlPath() string {
 }
 
 func TestCRIUserNamespacePod(t *testing.T) {
+	needCNI(t)
 	d, c := hakodtest.StartCRI(t)
 	img := d.DefaultImage()
 	ctx := context.Background()
-	mapping := []*runtimeapi.IDMapping{{ContainerId: 0, HostId: 1000, Length: 65536}}
+	mapping := []*runtimeapi.IDMapping{{ContainerId: 0, HostId: 100000, Length: 65536}}
 	userns := &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: mapping, Gids: mapping}
 	podCfg := criPod("userns", false, "")
 	podCfg.Linux.SecurityContext.NamespaceOptions.UsernsOptions = userns
@@ -299,12 +302,31 @@ func TestCRIUserNamespacePod(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run pod: %v\n%s", err, d.Log())
 	}
+	pod := rp.GetPodSandboxId()
+	// The pod joins the pod network (the default bridge) in the network
+	// namespace its pause made inside the pod's user namespace.
+	subnet, _, _ := strings.Cut(d.MustDocker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", "bridge"), " ")
+	prefix, err := netip.ParsePrefix(strings.TrimSpace(subnet))
+	if err != nil {
+		t.Fatalf("default bridge's subnet %q: %v", subnet, err)
+	}
+	ps, err := c.Runtime.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: pod})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip, err := netip.ParseAddr(ps.GetStatus().GetNetwork().GetIp())
+	if err != nil || !prefix.Contains(ip) {
+		t.Fatalf("pod IP %q (%v), want one of %s\n%s", ps.GetStatus().GetNetwork().GetIp(), err, prefix, d.Log())
+	}
 	cfg := criContainer("main", img, "sleep", "1000")
 	cfg.Linux = &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
 		NamespaceOptions: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER, UsernsOptions: userns}}}
-	id := startCRIContainer(t, c, rp.GetPodSandboxId(), podCfg, cfg)
-	if out, _ := execSync(t, c, id, "cat", "/proc/self/uid_map"); strings.Join(strings.Fields(out), " ") != "0 1000 65536" {
+	id := startCRIContainer(t, c, pod, podCfg, cfg)
+	if out, _ := execSync(t, c, id, "cat", "/proc/self/uid_map"); strings.Join(strings.Fields(out), " ") != "0 100000 65536" {
 		t.Errorf("uid_map in the pod: %q", out)
+	}
+	if out, code := execSync(t, c, id, "ip", "-o", "-4", "addr", "show", "eth0"); code != 0 || !strings.Contains(out, fmt.Sprintf("%s/%d", ip, prefix.Bits())) {
+		t.Errorf("eth0 in the pod: %q (exit %d)", out, code)
 	}
 	// The image's files are root's in the container (ID-mapped layers),
 	// and root can write its filesystem.
@@ -326,5 +348,14 @@ func TestCRIUserNamespacePod(t *testing.T) {
 	}
 	if after := d.Leftovers(); strings.Join(after, "\n") != strings.Join(before, "\n") {
 		t.Errorf("refused pods left things behind:\n%s", strings.Join(after, "\n"))
+	}
+	// Stopped and removed, the pod leaves no veth, lease, attachment,
+	// pinned namespace or rule.
+	if _, err := c.Runtime.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: id}); err != nil {
+		t.Fatalf("remove: %v", err)
+	}
+	stopAndRemovePod(t, d, c, pod)
+	if left := netLeftovers(d, []string{bridgeOf(t, d, "bridge")}, pod); len(left) > 0 {
+		t.Errorf("the pod's network left:\n%s", strings.Join(left, "\n"))
 	}
 }
