@@ -63,9 +63,11 @@ func (e *Engine) withRootfs(ctx context.Context, c *Container, fn func(root *os.
 
 // isMountPoint reports whether path is a mount point in hakod's mount
 // namespace (a bind-mounted base layer has the same st_dev as its parent,
-// so comparing devices is not enough).
+// so comparing devices is not enough). It reads the calling thread's
+// table: /proc/self is the main thread's, and a thread parked in another
+// namespace would answer for a mount table that is not ours.
 func isMountPoint(path string) (bool, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	f, err := os.Open("/proc/thread-self/mountinfo")
 	if err != nil {
 		return false, fmt.Errorf("read mount table: %w", err)
 	}

@@ -147,7 +147,7 @@ func netStats(pid int) (map[string]container.NetworkStats, error) {
 	if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &own); err != nil {
 		return nil, err
 	}
-	if err := unix.Stat("/proc/self/ns/net", &host); err == nil && own.Ino == host.Ino && own.Dev == host.Dev {
+	if err := unix.Stat("/proc/thread-self/ns/net", &host); err == nil && own.Ino == host.Ino && own.Dev == host.Dev {
 		return nil, nil
 	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/dev", pid))

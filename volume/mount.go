@@ -273,9 +273,10 @@ func mountsUnder(dir string) []string {
 	return out
 }
 
-// mountPoints reads the mount points of our mount namespace.
+// mountPoints reads the mount points of our mount namespace (the calling
+// thread's: see engine.isMountPoint on why not /proc/self).
 func mountPoints() ([]string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	f, err := os.Open("/proc/thread-self/mountinfo")
 	if err != nil {
 		return nil, err
 	}

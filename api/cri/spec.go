@@ -224,7 +224,7 @@ func ociMounts(in specInput) ([]specs.Mount, error) {
 // container: shared (or, for host-to-container, slave) as containerd
 // requires; a private mount would silently not propagate.
 func ensureShared(path string, slaveOK bool) error {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	b, err := os.ReadFile("/proc/thread-self/mountinfo")
 	if err != nil {
 		return fmt.Errorf("read mountinfo: %w", err)
 	}

@@ -61,7 +61,7 @@ func TestStatsAndTop(t *testing.T) {
 		t.Errorf("top -o pid,comm:\n%q", top)
 	}
 	d.MustDocker("exec", "-d", "idle", "sleep", "500")
-	time.Sleep(300 * time.Millisecond)
+	waitInContainer(t, d, "idle", `ps | grep -q "[s]leep 500"`)
 	if top := d.MustDocker("top", "idle"); !strings.Contains(top, "sleep 500") {
 		t.Errorf("top misses an exec'd process:\n%s", top)
 	}
@@ -171,7 +171,7 @@ func TestCopyEscape(t *testing.T) {
 		name := "esc-" + state
 		d.MustDocker("run", "-d", "--name", name, img, "sh", "-c",
 			"ln -s / /escape; ln -s ../../../../../.. /up; mkdir /box; ln -s "+hostDir+" /box/hostdir; sleep 600")
-		time.Sleep(300 * time.Millisecond)
+		waitInContainer(t, d, name, "test -L /box/hostdir")
 		if state == "stopped" {
 			d.MustDocker("stop", "-t", "0", name)
 		}
@@ -243,7 +243,7 @@ func TestDiffCommitExport(t *testing.T) {
 	}
 	// A running container is paused for the commit and runs on after.
 	d.MustDocker("run", "-d", "--name", "live", img, "sh", "-c", "echo data > /live; sleep 600")
-	time.Sleep(300 * time.Millisecond)
+	waitInContainer(t, d, "live", "test -s /live")
 	d.MustDocker("commit", "live", "committed:live")
 	if st := d.MustDocker("inspect", "-f", "{{.State.Status}}", "live"); st != "running" {
 		t.Errorf("after commit: %s", st)
@@ -543,7 +543,7 @@ func TestCopyVolumes(t *testing.T) {
 		d.MustDocker("run", "-d", "--name", name, "-v", vol+":/data", "-v", bind+":/bind", "-v", vol+"-ro:/ro:ro",
 			"-v", vol+"-nested:/outer/vol", img, "sh", "-c",
 			"ln -s / /data/escape; ln -s ../../../../../.. /data/up; echo nested > /outer/vol/n; echo in-root > /tmp/root-only; sleep 600")
-		time.Sleep(300 * time.Millisecond)
+		waitInContainer(t, d, name, "test -s /tmp/root-only")
 		if state == "stopped" {
 			d.MustDocker("stop", "-t", "0", name)
 		}
@@ -580,5 +580,23 @@ func TestCopyVolumes(t *testing.T) {
 		if got := d.MustDocker("exec", name, "sh", "-c", "cat /tmp/"+markerName+" /tmp/"+markerName+"-2 /data/"+markerName); got != "copied\ncopied\ncopied" {
 			t.Errorf("%s: the copies did not land in the container: %q", state, got)
 		}
+	}
+}
+
+// waitInContainer waits until cond (a shell test run in the container)
+// holds: what the container's command sets up before the test goes on,
+// however slow the machine.
+func waitInContainer(t *testing.T, d *hakodtest.Daemon, name, cond string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, errs, code := d.Docker("exec", name, "sh", "-c", cond)
+		if code == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %q did not come true in 20 s (exit %d: %s)", name, cond, code, errs)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

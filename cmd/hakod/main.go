@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -57,6 +58,17 @@ func defaults() Config {
 		Pidfile: "/run/hako/hakod.pid", DefaultRuntime: "hako", LogLevel: "info",
 	}
 }
+
+// init keeps the main thread to the main goroutine. Goroutines that move
+// their thread into another namespace (pinned network namespaces, pods'
+// namespaces, the private mount namespace of a docker cp) lock it and never
+// unlock it, so the runtime ends the thread with them; but the main thread
+// cannot end, and the runtime parks it instead, still in that namespace. The
+// kernel describes the process by its main thread (/proc/self/mountinfo,
+// /proc/self/ns), so a namespace goroutine landing there would change what
+// hakod sees of its own mounts from then on. Locked to main, the main thread
+// never runs one.
+func init() { runtime.LockOSThread() }
 
 func main() {
 	if err := newCommand().Execute(); err != nil {
