@@ -3,6 +3,7 @@ package formatter
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"reflect"
@@ -51,6 +52,18 @@ type ExecError struct{ Err error }
 func (e ExecError) Error() string { return e.Err.Error() }
 
 func (e ExecError) Unwrap() error { return e.Err }
+
+// WriteList is Write as docker's list commands (images, network ls,
+// volume ls, stats, system df) report a template that fails on a row:
+// "template parsing error: ..." (ps says it differently).
+func WriteList(w io.Writer, format Format, header map[string]string, rows []any) error {
+	err := Write(w, format, header, rows)
+	var ee ExecError
+	if errors.As(err, &ee) {
+		return fmt.Errorf("template parsing error: %w", ee.Err)
+	}
+	return err
+}
 
 // Write renders rows with format. header maps a row's field names to the
 // column titles shown by table formats.

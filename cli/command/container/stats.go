@@ -186,14 +186,7 @@ func runStats(ctx context.Context, cli *command.Cli, names []string, all, noStre
 		for i, e := range entries {
 			rows[i] = &statsContext{e: e, trunc: !noTrunc}
 		}
-		if err := formatter.Write(buf, f, statsHeader, rows); err != nil {
-			var ee formatter.ExecError
-			if errors.As(err, &ee) {
-				return fmt.Errorf("template parsing error: %w", ee.Err)
-			}
-			return err
-		}
-		return nil
+		return formatter.WriteList(buf, f, statsHeader, rows)
 	}
 	var buf bytes.Buffer
 	if noStream {

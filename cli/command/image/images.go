@@ -1,7 +1,6 @@
 package image
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -57,14 +56,7 @@ func NewImagesCommand(cli *command.Cli) *cobra.Command {
 			for _, img := range res.Items {
 				rows = append(rows, formatter.ImageContexts(img, showDigest, digests, !noTrunc, now)...)
 			}
-			if err := formatter.Write(cli.Out, fm, imagesHeader, rows); err != nil {
-				var ee formatter.ExecError
-				if errors.As(err, &ee) {
-					return fmt.Errorf("template parsing error: %w", ee.Err)
-				}
-				return err
-			}
-			return nil
+			return formatter.WriteList(cli.Out, fm, imagesHeader, rows)
 		},
 	}
 	fs := cmd.Flags()

@@ -1,8 +1,6 @@
 package network
 
 import (
-	"errors"
-	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,14 +47,7 @@ func NewListCommand(cli *command.Cli) *cobra.Command {
 			for i, n := range res.Items {
 				rows[i] = &Row{n: n, trunc: !noTrunc}
 			}
-			if err := formatter.Write(cli.Out, listFormat(format, quiet), listHeader, rows); err != nil {
-				var ee formatter.ExecError
-				if errors.As(err, &ee) {
-					return fmt.Errorf("template parsing error: %w", ee.Err)
-				}
-				return err
-			}
-			return nil
+			return formatter.WriteList(cli.Out, listFormat(format, quiet), listHeader, rows)
 		},
 	}
 	fs := cmd.Flags()

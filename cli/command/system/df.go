@@ -86,14 +86,7 @@ func NewDfCommand(cli *command.Cli) *cobra.Command {
 }
 
 func writeFormat(cli *command.Cli, f formatter.Format, header map[string]string, rows []any) error {
-	if err := formatter.Write(cli.Out, f, header, rows); err != nil {
-		var ee formatter.ExecError
-		if errors.As(err, &ee) {
-			return fmt.Errorf("template parsing error: %w", ee.Err)
-		}
-		return err
-	}
-	return nil
+	return formatter.WriteList(cli.Out, f, header, rows)
 }
 
 // dfVerbose is `system df -v`: a table per kind of object.

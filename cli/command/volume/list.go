@@ -1,7 +1,6 @@
 package volume
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -51,14 +50,7 @@ func NewListCommand(cli *command.Cli) *cobra.Command {
 			for i, v := range res.Items {
 				rows[i] = &Row{v: v}
 			}
-			if err := formatter.Write(cli.Out, listFormat(format, quiet), listHeader, rows); err != nil {
-				var ee formatter.ExecError
-				if errors.As(err, &ee) {
-					return fmt.Errorf("template parsing error: %w", ee.Err)
-				}
-				return err
-			}
-			return nil
+			return formatter.WriteList(cli.Out, listFormat(format, quiet), listHeader, rows)
 		},
 	}
 	fs := cmd.Flags()
