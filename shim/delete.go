@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -23,11 +25,11 @@ func (c *Client) Delete(ctx context.Context, force bool) (ExitStatus, error) {
 	// The shim on the other end: watched through a pidfd, opened while
 	// the connection proves it is alive, so its pid cannot have been
 	// reused.
-	pidfd := -1
+	var pidfd *os.File
 	if cred, err := peerCred(conn); err == nil {
-		if fd, err := unix.PidfdOpen(int(cred.Pid), 0); err == nil {
-			pidfd = fd
-			defer unix.Close(fd)
+		if fd, err := unix.PidfdOpen(int(cred.Pid), unix.PIDFD_NONBLOCK); err == nil {
+			pidfd = os.NewFile(uintptr(fd), "shim-pidfd")
+			defer pidfd.Close()
 		}
 	}
 	resp, err := c.exchange(ctx, conn, proto.Request{Op: proto.OpDelete, Force: force})
@@ -35,8 +37,8 @@ func (c *Client) Delete(ctx context.Context, force bool) (ExitStatus, error) {
 		return ExitStatus{}, err
 	}
 	c.release(conn)
-	if pidfd >= 0 {
-		if err := waitPidfd(ctx, pidfd); err != nil {
+	if pidfd != nil {
+		if err := waitExit(ctx, pidfd); err != nil {
 			return ExitStatus{}, fmt.Errorf("wait for the shim of %s to exit: %w", c.id, err)
 		}
 	}
@@ -62,19 +64,30 @@ func peerCred(conn *net.UnixConn) (*unix.Ucred, error) {
 	return cred, cerr
 }
 
-// waitPidfd waits until the process behind a pidfd has exited, which
-// makes the pidfd readable.
-func waitPidfd(ctx context.Context, fd int) error {
-	for {
-		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 50)
-		if n > 0 {
-			return nil
-		}
-		if err != nil && err != unix.EINTR {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+// waitExit waits until the process behind a non-blocking pidfd has
+// exited, which makes the pidfd readable. The wait parks the goroutine in
+// the runtime's poller and holds no thread.
+func waitExit(ctx context.Context, pidfd *os.File) error {
+	rc, err := pidfd.SyscallConn()
+	if err != nil {
+		return err
 	}
+	stop := context.AfterFunc(ctx, func() { _ = pidfd.SetReadDeadline(time.Now()) })
+	defer stop()
+	var perr error
+	err = rc.Read(func(fd uintptr) bool {
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
+		if err != nil && err != unix.EINTR {
+			perr = err
+			return true
+		}
+		return n > 0
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	return perr
 }

@@ -353,6 +353,12 @@ func deleteAndCheck(t *testing.T, r rt, c *shim.Client, force bool) shim.ExitSta
 		t.Fatalf("Delete: %v", err)
 	}
 	assertGone(t, r, c.ID(), c.StateDir(), pid, c.Pid())
+	// The shim was our child (or, after a kill of its starter, init's):
+	// whoever its parent is reaps it, so no zombie stays behind.
+	eventually(t, "the shim reaped", func() bool {
+		_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
+		return os.IsNotExist(err)
+	})
 	return st
 }
 

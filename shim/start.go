@@ -1,7 +1,6 @@
 package shim
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -88,9 +87,19 @@ func Start(ctx context.Context, cfg Config) (_ *Client, err error) {
 	return awaitReport(ctx, sync, cfg)
 }
 
-// spawn runs `hako-shim --state-dir DIR` with its end of a socket pair as
-// fd 3, and waits for that first process, which only starts the detached
-// monitor and exits.
+// spawn starts the monitor, `hako-shim --state-dir DIR`, with its end of a
+// socket pair as fd 3, in a session of its own, cwd /, stdin /dev/null and
+// stdout+stderr appended to DIR/shim.log (a panic lands there).
+//
+// The monitor is started directly, one exec, rather than by a first
+// process that re-executes it and exits (containerd's shims do that): on
+// this path every Go process start costs several milliseconds of page
+// faults, and container start-up is the latency users see. It is the
+// caller's child only while the caller lives: reap collects its exit so
+// no zombie stays behind, and when the caller dies (hakod killed, or
+// restarted) the monitor is reparented to init or the nearest subreaper,
+// which reaps it then. Its own session keeps it out of hakod's process
+// group and terminal, so signals meant for hakod do not reach it.
 func spawn(ctx context.Context, bin string, cfg Config) (*os.File, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -111,19 +120,38 @@ func spawn(ctx context.Context, bin string, cfg Config) (*os.File, error) {
 		return nil, fmt.Errorf("shim log: %w", err)
 	}
 	defer logf.Close()
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, bin, "--state-dir", cfg.StateDir)
+	// Not CommandContext: the monitor outlives ctx. If ctx ends before the
+	// report, awaitReport closes our end and the monitor cleans up.
+	cmd := exec.Command(bin, "--state-dir", cfg.StateDir)
 	cmd.Dir = "/"
 	cmd.Env = shimEnv(cfg.Env)
-	// The monitor inherits stdout and stderr: a panic lands in its log.
-	cmd.Stdout, cmd.Stderr = logf, &stderr
+	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{theirs}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Run(); err != nil {
+	if err := cmd.Start(); err != nil {
 		ours.Close()
-		return nil, fmt.Errorf("run %s: %w: %s", bin, err, strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
+	reap(cmd)
 	return ours, nil
+}
+
+// reap waits for the monitor to exit, in the background, and collects its
+// status. It waits on a pidfd through the runtime's poller, so a
+// long-lived shim costs hakod a parked goroutine and no thread (os/exec's
+// Wait blocks a thread in waitid for as long as the child lives).
+func reap(cmd *exec.Cmd) {
+	fd, err := unix.PidfdOpen(cmd.Process.Pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		go func() { _ = cmd.Wait() }()
+		return
+	}
+	pidfd := os.NewFile(uintptr(fd), "shim-pidfd")
+	go func() {
+		_ = waitExit(context.Background(), pidfd)
+		pidfd.Close()
+		_ = cmd.Wait() // returns at once: the process has exited
+	}()
 }
 
 // awaitReport reads the shim's report of the create. On success it
@@ -230,14 +258,17 @@ func lookBinary(bin string) (string, error) {
 }
 
 // shimEnv is the shim's own environment: only a PATH, so that nothing of
-// hakod's environment is kept alive per container.
+// hakod's environment is kept alive per container, and GOMAXPROCS=1: the
+// shim is idle almost always, and each P costs memory.
 func shimEnv(env []string) []string {
+	path := defaultPath
 	for _, kv := range env {
 		if strings.HasPrefix(kv, "PATH=") {
-			return []string{kv}
+			path = kv
+			break
 		}
 	}
-	return []string{defaultPath}
+	return []string{path, "GOMAXPROCS=1"}
 }
 
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -8,9 +8,9 @@
 //
 //	hako-shim --state-dir DIR
 //
-// with the sync socket as fd 3. That first process starts the monitor
-// (`--serve`) in a session of its own and exits at once, so the monitor is
-// nobody's child but init's and outlives hakod.
+// with the sync socket as fd 3, in a session of its own, and reaps it if it
+// exits while hakod lives; when hakod dies the shim is reparented to init
+// and outlives it.
 package main
 
 import (
@@ -19,11 +19,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -55,7 +53,6 @@ func run(args []string) int {
 	fs := flag.NewFlagSet("hako-shim", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	stateDir := fs.String("state-dir", "", "the container's shim state directory (holds config.json)")
-	serve := fs.Bool("serve", false, "be the monitor (started by hako-shim itself, detached)")
 	showVersion := fs.Bool("version", false, "print the version")
 	help := fs.Bool("help", false, "show help")
 	fs.BoolVar(help, "h", false, "show help")
@@ -81,18 +78,11 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "hako-shim: %v\n", err)
 		return 2
 	}
-	if *serve {
-		// The heap of an idle shim is a few hundred KiB; collecting at
-		// 25% growth (a 1 MiB minimum goal instead of 4 MiB) lets the
-		// scavenger give back what a burst of output used.
-		debug.SetGCPercent(25)
-		if err := monitor.Run(*stateDir, report); err != nil {
-			return 1
-		}
-		return 0
-	}
-	if err := detach(*stateDir, report); err != nil {
-		fmt.Fprintf(os.Stderr, "hako-shim: %v\n", err)
+	// The heap of an idle shim is a few hundred KiB; collecting at 25%
+	// growth (a 1 MiB minimum goal instead of 4 MiB) lets the scavenger
+	// give back what a burst of output used.
+	debug.SetGCPercent(25)
+	if err := monitor.Run(*stateDir, report); err != nil {
 		return 1
 	}
 	return 0
@@ -106,27 +96,6 @@ func reportSocket() (*os.File, error) {
 	}
 	unix.CloseOnExec(reportFD)
 	return os.NewFile(reportFD, "report"), nil
-}
-
-// detach starts the monitor in a new session and returns without waiting:
-// when this process exits, the monitor is reparented to init (or the
-// nearest subreaper), so it is no child of hakod's.
-func detach(stateDir string, report *os.File) error {
-	cmd := exec.Command("/proc/self/exe", "--serve", "--state-dir", stateDir)
-	cmd.Args[0] = os.Args[0] // the process keeps its name (ps, trace spans)
-	cmd.ExtraFiles = []*os.File{report}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	cmd.Dir = "/"
-	// Our stdout is the shim's log file (the client opens it): the
-	// monitor's stdout and stderr go there, so a panic is not lost. Our
-	// stderr, which the client reads, is not passed on.
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stdout
-	// One P: the shim is idle almost always, and each P costs memory.
-	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start the monitor: %w", err)
-	}
-	return cmd.Process.Release()
 }
 
 func usage(w io.Writer, fs *flag.FlagSet) {

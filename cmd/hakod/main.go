@@ -23,6 +23,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/hako-project/hako/api/docker"
 	"github.com/hako-project/hako/engine"
@@ -68,7 +69,15 @@ func defaults() Config {
 // /proc/self/ns), so a namespace goroutine landing there would change what
 // hakod sees of its own mounts from then on. Locked to main, the main thread
 // never runs one.
-func init() { runtime.LockOSThread() }
+//
+// It also marks every descriptor hakod inherited above stderr
+// close-on-exec: hakod starts every shim directly, and a descriptor its
+// own starter leaked (a test harness's pipe, say) would otherwise live on
+// in each shim for as long as its container runs.
+func init() {
+	runtime.LockOSThread()
+	_ = unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+}
 
 func main() {
 	if err := newCommand().Execute(); err != nil {
