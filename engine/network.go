@@ -281,7 +281,7 @@ func setNamespacePath(s *specs.Spec, t specs.LinuxNamespaceType, path string) {
 func (e *Engine) prepareNetwork(ctx context.Context, c *Container) (ready func() error, err error) {
 	req, err := e.attachRequest(c.Snapshot())
 	if err != nil || req == nil {
-		return func() error { return nil }, err
+		return nil, err // nothing to wait for
 	}
 	ctx, span := trace.Start(ctx, "engine.network.attach")
 	p, err := e.cfg.Networks.Prepare(ctx, *req)

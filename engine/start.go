@@ -136,7 +136,10 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	}()
 	snap := c.Snapshot()
 	tctx, tspan := trace.Start(ctx, "engine.shim.start", "runtime", snap.Runtime)
-	task, err := e.newTask(tctx, c, bundle)
+	// With no network to set up in the container's namespace, nothing has
+	// to happen between the runtime's create and start: the shim runs both
+	// as one command (shim.Config.Run), one process start less.
+	task, err := e.newTask(tctx, c, bundle, netReady == nil)
 	tspan.End(err)
 	if err != nil {
 		return err
@@ -151,7 +154,9 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 		pa.connect(ctx, task)
 	}
 	rctx, rspan := trace.Start(ctx, "engine.task.start")
-	err = netReady() // the container's networks are ready before its program runs
+	if netReady != nil {
+		err = netReady() // the container's networks are ready before its program runs
+	}
 	if err == nil {
 		err = task.Start(rctx)
 	}

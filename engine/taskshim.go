@@ -39,8 +39,9 @@ func (t *shimTask) traced(ctx context.Context) context.Context {
 }
 
 // newTask starts the container's shim, which creates the container with
-// the container's OCI runtime; the program has not started yet.
-func (e *Engine) newTask(ctx context.Context, c *Container, bundle string) (Task, error) {
+// the container's OCI runtime; the program has not started yet, or, with
+// run, it runs and its output waits for Task.Start (shim.Config.Run).
+func (e *Engine) newTask(ctx context.Context, c *Container, bundle string, run bool) (Task, error) {
 	snap := c.Snapshot()
 	rt, ok := e.cfg.Runtimes[snap.Runtime]
 	if !ok {
@@ -50,7 +51,7 @@ func (e *Engine) newTask(ctx context.Context, c *Container, bundle string) (Task
 		ID: c.ID, Bundle: bundle, StateDir: filepath.Join(e.cfg.shimsDir(), c.ID),
 		Runtime: rt, RuntimeRoot: filepath.Join(e.cfg.runtimeRoot(), snap.Runtime),
 		Terminal: snap.Config.Tty, Stdin: snap.Config.OpenStdin, StdinOnce: snap.Config.StdinOnce,
-		Binary: e.cfg.ShimPath,
+		Binary: e.cfg.ShimPath, Run: run,
 	}
 	lc, err := logConfig(e.logPath(c.ID), snap.HostConfig.LogConfig.Config)
 	if err != nil {
@@ -131,7 +132,7 @@ func exitStatus(e shim.ExitStatus) ExitStatus {
 
 // runtimeErr matches the shim's report of a failed runtime command:
 // "[OCI runtime error: ]RUNTIME VERB ID: MESSAGE".
-var runtimeErr = regexp.MustCompile(`^(?:OCI runtime error: )?\S+ (create|start|exec|delete|kill|pause|resume|update) [0-9a-f]{64}: (.*)$`)
+var runtimeErr = regexp.MustCompile(`^(?:OCI runtime error: )?\S+ (create|run|start|exec|delete|kill|pause|resume|update) [0-9a-f]{64}: (.*)$`)
 
 // classifyShim maps the shim's error classes onto the engine's, keeping
 // its message (the runtime's own words for what it rejected).
@@ -150,7 +151,13 @@ func classifyShim(err error) error {
 	case errors.Is(err, shim.ErrRuntime):
 		// docker's wording: "OCI runtime create failed: <the runtime's words>".
 		if m := runtimeErr.FindStringSubmatch(msg); m != nil {
-			return fmt.Errorf("OCI runtime %s failed: %s", m[1], m[2])
+			verb := m[1]
+			if verb == "run" {
+				// Create and start as one command (shim.Config.Run): what
+				// fails there is what docker reports as create's failure.
+				verb = "create"
+			}
+			return fmt.Errorf("OCI runtime %s failed: %s", verb, m[2])
 		}
 		if !strings.Contains(msg, "OCI runtime") {
 			msg = "OCI runtime error: " + msg

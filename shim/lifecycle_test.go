@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/hako-project/hako/shim"
 )
 
@@ -38,6 +40,56 @@ func readJSONLog(t *testing.T, path string) []logEntry {
 		out = append(out, e)
 	}
 	return out
+}
+
+// TestRunHoldsOutput: with Config.Run the program runs when Start returns
+// (one runtime command), yet a client that attaches afterwards gets all of
+// its output, because the shim holds it until Client.Start; the log gets
+// it too, and a Run container deleted before Client.Start does not wait
+// for the hold to time out.
+func TestRunHoldsOutput(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, r rt) {
+		ctx := testCtx(t)
+		logPath := t.TempDir() + "/c-json.log"
+		writable := func(s *specs.Spec) { s.Root.Readonly = false }
+		c, cfg := startContainer(t, r, []string{"sh", "-c", "echo out; echo err >&2; touch /ran; exit 4"}, writable, func(cfg *shim.Config) {
+			cfg.Log = shim.LogConfig{Path: logPath}
+			cfg.Run = true
+		})
+		// The program runs (and soon exits) without Client.Start.
+		eventually(t, "the program to run", func() bool {
+			_, err := os.Stat(cfg.Bundle + "/rootfs/ran")
+			return err == nil
+		})
+		time.Sleep(100 * time.Millisecond) // its output is written by now
+		var stdout, stderr syncBuffer
+		stream, err := c.Attach(ctx, shim.AttachOptions{Stdout: &stdout, Stderr: &stderr})
+		must(t, err)
+		if l := readJSONLog(t, logPath); len(l) != 0 {
+			t.Errorf("output logged before Client.Start: %+v", l)
+		}
+		must(t, c.Start(ctx))
+		exit, err := c.Wait(ctx)
+		must(t, err)
+		must(t, stream.Wait())
+		if exit.Code != 4 || stdout.String() != "out\n" || stderr.String() != "err\n" {
+			t.Errorf("exit %+v, attached client got stdout %q stderr %q", exit, stdout.String(), stderr.String())
+		}
+		if l := readJSONLog(t, logPath); len(l) != 2 {
+			t.Errorf("log %+v, want both lines", l)
+		}
+		if err := c.Start(ctx); !errors.Is(err, shim.ErrConflict) {
+			t.Errorf("second Start: %v, want ErrConflict", err)
+		}
+		deleteAndCheck(t, r, c, false)
+
+		c, _ = startContainer(t, r, []string{"sleep", "100"}, nil, func(cfg *shim.Config) { cfg.Run = true })
+		begin := time.Now()
+		deleteAndCheck(t, r, c, true)
+		if d := time.Since(begin); d > 5*time.Second {
+			t.Errorf("deleting a held container took %v", d)
+		}
+	})
 }
 
 // TestLifecycle: create, attach before start, start, output to the

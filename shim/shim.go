@@ -72,6 +72,16 @@ type Config struct {
 	// Binary is the hako-shim executable; "" looks next to the running
 	// executable, then in $PATH.
 	Binary string
+	// Run creates and starts the container with one runtime command
+	// (`run --detach`, which runc, crun and hako-runtime share) instead of
+	// `create` then `start`: one runtime process start less, which is
+	// most of what starting a container costs once the shim runs. The
+	// program runs when Start returns; its output waits in the pipe (or
+	// the pty) until Client.Start, or holdTimeout at most, so that clients
+	// attached in between get it from the first byte, as with create then
+	// start. Use it only when nothing must happen between the two (hakod
+	// sets up a bridge network in that gap).
+	Run bool
 }
 
 // LogConfig says how the container's output is logged.

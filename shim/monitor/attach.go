@@ -17,11 +17,21 @@ func (m *Monitor) attach(conn *net.UnixConn, req *proto.Request) error {
 	if req.Stdin && !s.hasStdin {
 		return invalidf("attach stdin: container %s was created without stdin", m.cfg.ID)
 	}
-	if err := proto.WriteMsg(conn, &proto.Response{}); err != nil {
+	// Added before the answer, which tells the client it is attached (it
+	// may start the container next): output copied from then on reaches
+	// it. Holding a.mu keeps that output behind the answer on the wire.
+	a := &attachment{conn: conn, stdout: req.Stdout, stderr: req.Stderr}
+	a.mu.Lock()
+	added := s.add(a)
+	err := proto.WriteMsg(conn, &proto.Response{})
+	a.mu.Unlock()
+	if err != nil {
+		if added {
+			s.remove(a)
+		}
 		return nil // the client is gone; nothing to answer
 	}
-	a := &attachment{conn: conn, stdout: req.Stdout, stderr: req.Stderr}
-	if !s.add(a) {
+	if !added {
 		return nil // the output has ended: the client sees EOF at once
 	}
 	s.serveInput(a, req.Stdin)

@@ -64,7 +64,8 @@ func readBundle(dir string) (bundleInfo, error) {
 }
 
 // create runs the runtime's create: afterwards the init exists, holds its
-// stdio, and waits for start.
+// stdio, and waits for start. With Config.Run it runs the runtime's `run
+// --detach` instead: the program runs, and its output is held until start.
 func (m *Monitor) create() (err error) {
 	ctx := context.Background()
 	if m.cfg.Traceparent != "" && m.cfg.TraceFile != "" {
@@ -93,7 +94,11 @@ func (m *Monitor) create() (err error) {
 	defer started()
 	if err := startProcess(ctx, m, p, startSpec{terminal: m.cfg.Terminal, stdin: m.cfg.Stdin, stdout: true, stderr: true,
 		once: m.cfg.StdinOnce, pidFile: pidFile}, func(ctx context.Context, consoleSocket string, io runtime.IO) error {
-		return m.rt.Create(ctx, runtime.CreateOptions{Bundle: m.cfg.Bundle, PidFile: pidFile, ConsoleSocket: consoleSocket, IO: io})
+		o := runtime.CreateOptions{Bundle: m.cfg.Bundle, PidFile: pidFile, ConsoleSocket: consoleSocket, IO: io}
+		if m.cfg.Run {
+			return m.rt.Run(ctx, o)
+		}
+		return m.rt.Create(ctx, o)
 	}); err != nil {
 		// A failed create can leave a half-made container behind.
 		if derr := m.rt.Delete(context.Background(), true); derr != nil && !runtime.IsNotExist(derr) {
@@ -105,10 +110,25 @@ func (m *Monitor) create() (err error) {
 	if m.cgroup, err = findCgroup(p.pid, m.cfg.ID); err != nil {
 		m.log.Warn("no cgroup for stats and OOM reports", "err", err)
 	}
-	m.setStatus(StatusCreated)
+	if m.cfg.Run {
+		// start only lets the output go (see stdio.hold).
+		p.io.hold(holdTimeout)
+		m.mu.Lock()
+		if m.status != StatusStopped { // it may have exited already
+			m.status = StatusRunning
+		}
+		m.mu.Unlock()
+	} else {
+		m.setStatus(StatusCreated)
+	}
 	p.io.start(m.ctlog)
 	return nil
 }
+
+// holdTimeout bounds how long the output of a container made with
+// Config.Run waits for start: a client that died between its Start and
+// its Client.Start must not leave the container blocked on a full pipe.
+const holdTimeout = 10 * time.Second
 
 // startSpec is how a process gets its stdio.
 type startSpec struct {

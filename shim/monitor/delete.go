@@ -16,6 +16,9 @@ import (
 func (m *Monitor) delete(ctx context.Context, req *proto.Request) (*proto.Response, error) {
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
+	if m.init != nil && m.init.io != nil {
+		m.init.io.release() // held output (Config.Run) must not delay the exit
+	}
 	switch st := m.getStatus(); st {
 	case StatusRunning, StatusPaused:
 		if !req.Force {

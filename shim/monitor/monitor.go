@@ -44,6 +44,10 @@ const (
 	StatusStopped = "stopped"
 )
 
+// freeMemoryDelay is how long after the create the shim gives its
+// create-time memory back to the kernel.
+const freeMemoryDelay = 500 * time.Millisecond
+
 // Timeouts for waits that must not hang the shim.
 const (
 	// drainTimeout bounds how long an exit waits for the process's output
@@ -81,6 +85,9 @@ type Monitor struct {
 
 	// opMu serializes the operations that change the container's status.
 	opMu sync.Mutex
+	// runStarted: start has let the output of a Config.Run container go
+	// (under opMu).
+	runStarted bool
 
 	mu       sync.Mutex
 	status   string
@@ -122,8 +129,10 @@ func Run(stateDir string, report *os.File) error {
 	report.Close()
 	m.log.Info("container created", "pid", m.init.pid)
 	// Give back what creating took: from here on the shim mostly sleeps,
-	// and it exists once per container.
-	debug.FreeOSMemory()
+	// and it exists once per container. Not at once: hakod's attach and
+	// start come right after the report, and a forced collection with one
+	// P would hold them up by milliseconds.
+	time.AfterFunc(freeMemoryDelay, debug.FreeOSMemory)
 	m.serve()
 	return nil
 }

@@ -41,6 +41,11 @@ type stdio struct {
 
 	inMu     sync.Mutex // serializes writes to the process's stdin
 	inClosed bool
+
+	// held, while open, keeps the copiers from reading (see hold).
+	held      chan struct{}
+	holdTimer *time.Timer
+	released  sync.Once
 }
 
 // output is one output stream being copied.
@@ -122,6 +127,32 @@ func closeChild(c runtime.IO) {
 	}
 }
 
+// hold keeps the output in the pipe (or pty) until release, or d at
+// most: the process runs already, and clients about to attach must get
+// its output from the first byte. Call it before start.
+func (s *stdio) hold(d time.Duration) {
+	s.held = make(chan struct{})
+	s.holdTimer = time.AfterFunc(d, func() { s.release() })
+}
+
+// release lets held output go.
+func (s *stdio) release() {
+	if s.held == nil {
+		return
+	}
+	s.released.Do(func() {
+		s.holdTimer.Stop()
+		close(s.held)
+	})
+}
+
+// waitHeld waits until held output may go.
+func (s *stdio) waitHeld() {
+	if s.held != nil {
+		<-s.held
+	}
+}
+
 // start begins copying output; log, if set, receives the init's output.
 func (s *stdio) start(log *logs.Log) {
 	s.mu.Lock()
@@ -142,6 +173,7 @@ func (s *stdio) start(log *logs.Log) {
 
 // copy copies one output stream until it ends.
 func (s *stdio) copy(o *output) {
+	s.waitHeld()
 	var logFailed bool
 	var scratch []*attachment
 	err := readLoop(o.f, s.bufs, func(b []byte) {
@@ -331,11 +363,12 @@ func (s *stdio) close() {
 	s.endClients()
 }
 
-// drain waits up to d for the output to end.
+// drain waits up to d for the output to end, once it is no longer held.
 func (s *stdio) drain(d time.Duration) {
 	if len(s.outs) == 0 {
 		return
 	}
+	s.waitHeld()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

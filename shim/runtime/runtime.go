@@ -104,6 +104,16 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) error {
 	return r.run(ctx, "create", o.IO, append(args, r.ID)...)
 }
 
+// Run runs `run --detach`: create and start in one command; it returns
+// once the container's program runs.
+func (r *Runtime) Run(ctx context.Context, o CreateOptions) error {
+	args := []string{"--detach", "--bundle", o.Bundle, "--pid-file", o.PidFile}
+	if o.ConsoleSocket != "" {
+		args = append(args, "--console-socket", o.ConsoleSocket)
+	}
+	return r.run(ctx, "run", o.IO, append(args, r.ID)...)
+}
+
 // Start runs `start`: the init execs the container's program.
 func (r *Runtime) Start(ctx context.Context) error {
 	return r.run(ctx, "start", IO{}, r.ID)

@@ -100,6 +100,8 @@ type Config struct {
 	Log         LogConfig `json:"log"`
 	Traceparent string    `json:"traceparent,omitempty"`
 	TraceFile   string    `json:"trace_file,omitempty"`
+	// Run: create and start with one runtime command (see shim.Config).
+	Run bool `json:"run,omitempty"`
 }
 
 // LogConfig says where and how the container's output is logged.
