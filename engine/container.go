@@ -79,6 +79,10 @@ type Container struct {
 	changed chan struct{}    // closed and replaced on every state change
 	monitor chan struct{}    // closed when the monitor ends
 	attach  []*pendingAttach // attaches waiting for the start
+	// startTrace is the traceparent of the traced start (engine.start) of
+	// the running program, "" if it was not traced: its exit, delete and
+	// --rm removal are recorded in the same trace (see exitContext).
+	startTrace string
 	// fsMu is held while the container's filesystem is mounted by a start
 	// or by a copy, export or archive of a stopped container (rootfs.go),
 	// so its overlay upper dir is never mounted twice at once.

@@ -10,6 +10,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/hako-project/hako/snapshot"
+	"github.com/hako-project/hako/trace"
 )
 
 // watch follows a running container until it exits, then records the exit
@@ -37,21 +38,56 @@ func (e *Engine) watch(c *Container, task Task) {
 			e.log.Warn("lost the shim of a running container", "id", c.ID, "err", err)
 			st = ExitStatus{Code: 255, ExitedAt: time.Now().UTC()}
 		}
-		e.exited(c, task, st)
+		ctx, done := e.exitContext(c)
+		defer done()
+		e.exited(ctx, c, task, st)
 	}()
+}
+
+// exitContext is the context in which a container's exit is handled: the
+// trace of its start when that was traced, so that `hako run --rm
+// --trace` shows what happens after the program ends (the runtime's
+// delete, unmounts, the removal) below the start.
+func (e *Engine) exitContext(c *Container) (context.Context, func()) {
+	c.mu.Lock()
+	tp := c.startTrace
+	c.startTrace = ""
+	c.mu.Unlock()
+	ctx := context.Background()
+	if tp == "" {
+		return ctx, func() {}
+	}
+	tr, f, err := e.traces.Open(tp)
+	if err != nil || tr == nil {
+		return ctx, func() {}
+	}
+	return trace.WithTracer(ctx, tr), func() { f.Close() }
 }
 
 // exited records a container's end: the runtime's container is deleted,
 // the filesystem unmounted, and the restart policy or --rm applied.
-func (e *Engine) exited(c *Container, task Task, st ExitStatus) {
-	ctx := context.Background()
-	if _, err := task.Delete(ctx, true); err != nil {
+func (e *Engine) exited(ctx context.Context, c *Container, task Task, st ExitStatus) {
+	root := ctx
+	ctx, span := trace.Start(ctx, "engine.exited", "id", c.ID, "code", strconv.Itoa(st.Code))
+	// The runtime's delete and the unmounts run side by side: the program
+	// has exited, and hakod's specs carry no poststop hooks, so nothing
+	// the delete runs needs the container's filesystem.
+	dctx, dspan := trace.Start(ctx, "engine.task.delete")
+	deleted := make(chan error, 1)
+	go func() {
+		_, err := task.Delete(dctx, true)
+		dspan.End(err)
+		deleted <- err
+	}()
+	_, uspan := trace.Start(ctx, "engine.snapshot.unmount")
+	_ = snapshot.UnmountAll(filepath.Join(e.containerDir(c.ID), "bundle", "rootfs"))
+	e.unmountVolumes(c) // volumes.go
+	uspan.End(nil)
+	if err := <-deleted; err != nil {
 		e.log.Warn("delete the exited container's task", "id", c.ID, "err", err)
 	}
 	task.Close()
 	e.detachNetwork(ctx, c) // network.go
-	_ = snapshot.UnmountAll(filepath.Join(e.containerDir(c.ID), "bundle", "rootfs"))
-	e.unmountVolumes(c) // volumes.go
 	if st.ExitedAt.IsZero() {
 		st.ExitedAt = time.Now().UTC()
 	}
@@ -73,6 +109,7 @@ func (e *Engine) exited(c *Container, task Task, st ExitStatus) {
 	c.notifyLocked()
 	c.mu.Unlock()
 	_ = e.save(c)
+	span.End(nil)
 	if st.OOMKilled {
 		e.events.emitContainer(c, "oom", nil)
 	}
@@ -100,7 +137,7 @@ func (e *Engine) exited(c *Container, task Task, st ExitStatus) {
 			}
 		}()
 	case autoRemove:
-		if err := e.remove(withVolumeRemoval(ctx), c, false); err != nil && !errors.Is(err, errAlreadyRemoving) {
+		if err := e.remove(withVolumeRemoval(root), c, false); err != nil && !errors.Is(err, errAlreadyRemoving) {
 			e.log.Warn("remove --rm container", "id", c.ID, "err", err)
 		}
 	}
@@ -151,7 +188,7 @@ func (e *Engine) restore(ctx context.Context, c *Container) {
 	if err == nil && task != nil {
 		// It ended while we were away: its shim kept the exit status.
 		c.task = task
-		e.exited(c, task, st)
+		e.exited(ctx, c, task, st)
 		return
 	}
 	e.log.Warn("container's shim is gone; marking it exited", "id", c.ID, "err", err)

@@ -71,6 +71,25 @@ func (e *Engine) remove(ctx context.Context, c *Container, force bool) error {
 	c.notifyLocked()
 	c.mu.Unlock()
 
+	// Ended before the "removed" notice: a `run --rm --trace` reads the
+	// trace as soon as its wait returns.
+	ctx, span := trace.Start(ctx, "engine.remove.cleanup", "id", c.ID)
+	err := e.cleanupRemoved(ctx, c)
+	span.End(err)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.State.Status = "removed"
+	c.notifyLocked()
+	c.mu.Unlock()
+	e.events.emitContainer(c, "destroy", nil)
+	return nil
+}
+
+// cleanupRemoved removes what a container being removed owns: its network
+// attachments, filesystem, directory, record, volume references and names.
+func (e *Engine) cleanupRemoved(ctx context.Context, c *Container) error {
 	e.detachNetwork(ctx, c) // network.go
 	_ = snapshot.UnmountAll(filepath.Join(e.containerDir(c.ID), "bundle", "rootfs"))
 	if err := e.images.RemoveSnapshot(ctx, c.ID); err != nil && !errdefs.IsNotFound(err) {
@@ -97,10 +116,5 @@ func (e *Engine) remove(ctx context.Context, c *Container, force bool) error {
 		}
 	}
 	e.mu.Unlock()
-	c.mu.Lock()
-	c.State.Status = "removed"
-	c.notifyLocked()
-	c.mu.Unlock()
-	e.events.emitContainer(c, "destroy", nil)
 	return nil
 }

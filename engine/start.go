@@ -169,6 +169,13 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 		c.mu.Unlock()
 		return err
 	}
+	var startTrace string
+	if sp := trace.FromContext(ctx); sp != nil {
+		startTrace = sp.Traceparent()
+	}
+	c.mu.Lock()
+	c.startTrace = startTrace
+	c.mu.Unlock()
 	c.setState(func(s *State) {
 		s.Status = container.StateRunning
 		s.Pid = task.Pid()
