@@ -24,6 +24,7 @@ import (
 	"github.com/hako-project/hako/cli/command/volume"
 	"github.com/hako-project/hako/cli/streams"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Env is the process environment a CLI run uses.
@@ -52,6 +53,12 @@ type globalFlags struct {
 // command could not be invoked or was not found; 1 for other failures, as
 // docker does.
 func Main(env Env) int {
+	return run(env, newRootCommandFor)
+}
+
+// run is Main with the function that builds the command tree for the
+// arguments (the tests compare the partial tree with the whole one).
+func run(env Env, newTree func(c *command.Cli, g *globalFlags, args []string) *cobra.Command) int {
 	c := &command.Cli{
 		In:      streams.NewIn(env.Stdin),
 		Out:     streams.NewOut(env.Stdout),
@@ -77,7 +84,7 @@ func Main(env Env) int {
 	defer signal.Stop(sigc)
 
 	g := &globalFlags{}
-	root := NewRootCommand(c, g)
+	root := newTree(c, g, env.Args)
 	root.SetArgs(env.Args)
 	root.SetIn(env.Stdin)
 	root.SetOut(env.Stdout)
@@ -115,6 +122,42 @@ func exitStatus(err error, stderr io.Writer) int {
 // NewRootCommand builds the command tree for c; g receives the global
 // flags.
 func NewRootCommand(c *command.Cli, g *globalFlags) *cobra.Command {
+	root := newRoot(c, g)
+	for _, t := range topLevel {
+		root.AddCommand(t.build(c))
+	}
+	return root
+}
+
+// newRootCommandFor builds the part of the command tree that args can
+// reach: the root and, when args name a top-level command, that command
+// alone (a management group such as `container` with all its
+// sub-commands). Every hako command pays for building the tree before it
+// does anything else, and the whole tree (some 80 commands, hundreds of
+// flags) cost `hako ps` about 100 of its 800 page faults. Command lines
+// that need more (help, an unknown or misspelt name, a flag the root does
+// not know) get the whole tree, so cobra decides them as it always did.
+func newRootCommandFor(c *command.Cli, g *globalFlags, args []string) *cobra.Command {
+	var read globalFlags
+	fs := globalFlagSet(&read)
+	if name, ok := commandName(fs, args); ok {
+		for _, t := range topLevel {
+			if t.name == name {
+				root := newRoot(c, g)
+				root.AddCommand(t.build(c))
+				return root
+			}
+		}
+	} else if fs.Parse(args) == nil && fs.NArg() == 0 && read.version {
+		// `hako --version`: the root prints the version and needs no
+		// other command.
+		return newRoot(c, g)
+	}
+	return NewRootCommand(c, g)
+}
+
+// newRoot is the root command with its flags and no sub-commands.
+func newRoot(c *command.Cli, g *globalFlags) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "hako [OPTIONS] COMMAND [ARG...]",
 		Short:         "A container stack that explains itself; docker's command line",
@@ -161,62 +204,147 @@ func NewRootCommand(c *command.Cli, g *globalFlags) *cobra.Command {
 	root.SetFlagErrorFunc(command.FlagError)
 	root.DisableFlagsInUseLine = true
 	root.CompletionOptions.DisableDefaultCmd = true
-	pf := root.PersistentFlags()
+	addGlobalFlags(root.PersistentFlags(), root.Flags(), g)
+	root.TraverseChildren = true
+	return root
+}
+
+// addGlobalFlags defines the global flags: persistent ones in pf, the
+// ones that go before the command name only in fs.
+func addGlobalFlags(pf, fs *pflag.FlagSet, g *globalFlags) {
 	pf.StringVarP(&g.host, "host", "H", "", "Daemon socket to connect to (default: $HAKO_HOST, then $DOCKER_HOST, then unix:///run/hako/hako.sock)")
 	pf.BoolVar(&g.trace, "trace", false, "Trace the command through the daemon and print the span tree on stderr")
 	// Like docker's, these go before the command name only: run and ps
 	// use -l for themselves.
-	fs := root.Flags()
 	fs.BoolVarP(&g.debug, "debug", "D", false, "Enable debug mode")
 	fs.StringVarP(&g.logLevel, "log-level", "l", "", `Set the logging level ("debug", "info", "warn", "error")`)
 	fs.StringVar(&g.config, "config", "", "Location of client config files (default: $DOCKER_CONFIG, then ~/.docker)")
 	fs.BoolVarP(&g.version, "version", "v", false, "Print version information and quit")
-	root.TraverseChildren = true
+}
 
-	top := []func(*command.Cli) *cobra.Command{
-		container.NewRunCommand, container.NewCreateCommand, container.NewStartCommand,
-		container.NewStopCommand, container.NewRestartCommand, container.NewKillCommand,
-		container.NewRmCommand, container.NewPsCommand, container.NewLogsCommand,
-		container.NewExecCommand, container.NewAttachCommand, container.NewWaitCommand,
-		image.NewPullCommand, image.NewPushCommand, image.NewImagesCommand, image.NewRmiCommand,
-		image.NewTagCommand, image.NewImportCommand, image.NewSaveCommand, image.NewLoadCommand,
-		system.NewInfoCommand, system.NewVersionCommand, system.NewInspectCommand,
-		container.NewStatsCommand, container.NewTopCommand, container.NewCpCommand, container.NewDiffCommand,
-		container.NewCommitCommand, container.NewExportCommand, container.NewUpdateCommand,
+// globalFlagSet is a flag set with the global flags alone, set in g,
+// for reading the command line before the tree is built.
+func globalFlagSet(g *globalFlags) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("hako", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	addGlobalFlags(fs, fs, g)
+	return fs
+}
+
+// commandName returns the top-level command name in args as cobra's
+// Command.Traverse finds it on the root (TraverseChildren): the first
+// argument that is neither a flag nor a flag's value. ok is false when
+// args have no such argument or when telling one needs a flag the root
+// does not define (cobra would guess whether it takes a value), so that
+// the caller builds the whole tree and leaves the answer to cobra.
+func commandName(flags *pflag.FlagSet, args []string) (name string, ok bool) {
+	inFlag := false
+	for _, arg := range args {
+		switch {
+		case strings.HasPrefix(arg, "--") && !strings.Contains(arg, "="):
+			f := flags.Lookup(arg[2:])
+			if f == nil {
+				return "", false
+			}
+			inFlag = f.NoOptDefVal == ""
+		case strings.HasPrefix(arg, "-") && !strings.Contains(arg, "=") && len(arg) == 2:
+			f := flags.ShorthandLookup(arg[1:])
+			if f == nil {
+				return "", false
+			}
+			inFlag = f.NoOptDefVal == ""
+		case inFlag:
+			inFlag = false
+		case len(arg) >= 3 && arg[:2] == "--" || len(arg) >= 2 && arg[0] == '-' && arg[1] != '-':
+			// A flag with its value after "=", or several short flags.
+		default:
+			return arg, true
+		}
 	}
-	for _, mk := range top {
-		root.AddCommand(setup(mk(c)))
-	}
-	root.AddCommand(management(c, "container", "Manage containers", map[string]func(*command.Cli) *cobra.Command{
-		"attach": container.NewAttachCommand, "create": container.NewCreateCommand, "exec": container.NewExecCommand,
-		"kill": container.NewKillCommand, "logs": container.NewLogsCommand, "ls": container.NewPsCommand, "port": container.NewPortCommand,
-		"restart": container.NewRestartCommand, "rm": container.NewRmCommand, "run": container.NewRunCommand,
-		"start": container.NewStartCommand, "stop": container.NewStopCommand, "wait": container.NewWaitCommand,
-		"stats": container.NewStatsCommand, "top": container.NewTopCommand, "cp": container.NewCpCommand,
-		"diff": container.NewDiffCommand, "commit": container.NewCommitCommand, "export": container.NewExportCommand,
-		"update": container.NewUpdateCommand, "prune": container.NewPruneCommand,
-	}))
-	root.AddCommand(management(c, "image", "Manage images", map[string]func(*command.Cli) *cobra.Command{
-		"import": image.NewImportCommand, "load": image.NewLoadCommand, "ls": image.NewImagesCommand,
-		"pull": image.NewPullCommand, "push": image.NewPushCommand, "rm": image.NewRmiCommand,
-		"save": image.NewSaveCommand, "tag": image.NewTagCommand, "prune": image.NewPruneCommand,
-	}))
-	root.AddCommand(management(c, "system", "Manage the daemon", map[string]func(*command.Cli) *cobra.Command{
-		"info": system.NewInfoCommand, "df": system.NewDfCommand, "prune": system.NewPruneCommand,
-	}))
-	vol := management(c, "volume", "Manage volumes", map[string]func(*command.Cli) *cobra.Command{
-		"create": volume.NewCreateCommand, "inspect": volume.NewInspectCommand, "ls": volume.NewListCommand,
-		"prune": volume.NewPruneCommand, "rm": volume.NewRemoveCommand,
-	})
-	vol.Use = "volume COMMAND" // docker's usage line for this group (not for image or container)
-	root.AddCommand(vol)
-	root.AddCommand(setup(container.NewPortCommand(c)))
-	root.AddCommand(management(c, "network", "Manage networks", map[string]func(*command.Cli) *cobra.Command{
-		"connect": network.NewConnectCommand, "create": network.NewCreateCommand, "disconnect": network.NewDisconnectCommand,
-		"inspect": network.NewInspectCommand, "ls": network.NewListCommand, "prune": network.NewPruneCommand,
-		"rm": network.NewRemoveCommand,
-	}))
-	return root
+	return "", false
+}
+
+// topLevel are the root's sub-commands by name, in the order they are
+// added. The names are written out so that one command can be built
+// without building the others to learn theirs.
+var topLevel = []struct {
+	name  string
+	build func(*command.Cli) *cobra.Command
+}{
+	{"run", setupFunc(container.NewRunCommand)},
+	{"create", setupFunc(container.NewCreateCommand)},
+	{"start", setupFunc(container.NewStartCommand)},
+	{"stop", setupFunc(container.NewStopCommand)},
+	{"restart", setupFunc(container.NewRestartCommand)},
+	{"kill", setupFunc(container.NewKillCommand)},
+	{"rm", setupFunc(container.NewRmCommand)},
+	{"ps", setupFunc(container.NewPsCommand)},
+	{"logs", setupFunc(container.NewLogsCommand)},
+	{"exec", setupFunc(container.NewExecCommand)},
+	{"attach", setupFunc(container.NewAttachCommand)},
+	{"wait", setupFunc(container.NewWaitCommand)},
+	{"pull", setupFunc(image.NewPullCommand)},
+	{"push", setupFunc(image.NewPushCommand)},
+	{"images", setupFunc(image.NewImagesCommand)},
+	{"rmi", setupFunc(image.NewRmiCommand)},
+	{"tag", setupFunc(image.NewTagCommand)},
+	{"import", setupFunc(image.NewImportCommand)},
+	{"save", setupFunc(image.NewSaveCommand)},
+	{"load", setupFunc(image.NewLoadCommand)},
+	{"info", setupFunc(system.NewInfoCommand)},
+	{"version", setupFunc(system.NewVersionCommand)},
+	{"inspect", setupFunc(system.NewInspectCommand)},
+	{"stats", setupFunc(container.NewStatsCommand)},
+	{"top", setupFunc(container.NewTopCommand)},
+	{"cp", setupFunc(container.NewCpCommand)},
+	{"diff", setupFunc(container.NewDiffCommand)},
+	{"commit", setupFunc(container.NewCommitCommand)},
+	{"export", setupFunc(container.NewExportCommand)},
+	{"update", setupFunc(container.NewUpdateCommand)},
+	{"container", func(c *command.Cli) *cobra.Command {
+		return management(c, "container", "Manage containers", map[string]func(*command.Cli) *cobra.Command{
+			"attach": container.NewAttachCommand, "create": container.NewCreateCommand, "exec": container.NewExecCommand,
+			"kill": container.NewKillCommand, "logs": container.NewLogsCommand, "ls": container.NewPsCommand, "port": container.NewPortCommand,
+			"restart": container.NewRestartCommand, "rm": container.NewRmCommand, "run": container.NewRunCommand,
+			"start": container.NewStartCommand, "stop": container.NewStopCommand, "wait": container.NewWaitCommand,
+			"stats": container.NewStatsCommand, "top": container.NewTopCommand, "cp": container.NewCpCommand,
+			"diff": container.NewDiffCommand, "commit": container.NewCommitCommand, "export": container.NewExportCommand,
+			"update": container.NewUpdateCommand, "prune": container.NewPruneCommand,
+		})
+	}},
+	{"image", func(c *command.Cli) *cobra.Command {
+		return management(c, "image", "Manage images", map[string]func(*command.Cli) *cobra.Command{
+			"import": image.NewImportCommand, "load": image.NewLoadCommand, "ls": image.NewImagesCommand,
+			"pull": image.NewPullCommand, "push": image.NewPushCommand, "rm": image.NewRmiCommand,
+			"save": image.NewSaveCommand, "tag": image.NewTagCommand, "prune": image.NewPruneCommand,
+		})
+	}},
+	{"system", func(c *command.Cli) *cobra.Command {
+		return management(c, "system", "Manage the daemon", map[string]func(*command.Cli) *cobra.Command{
+			"info": system.NewInfoCommand, "df": system.NewDfCommand, "prune": system.NewPruneCommand,
+		})
+	}},
+	{"volume", func(c *command.Cli) *cobra.Command {
+		vol := management(c, "volume", "Manage volumes", map[string]func(*command.Cli) *cobra.Command{
+			"create": volume.NewCreateCommand, "inspect": volume.NewInspectCommand, "ls": volume.NewListCommand,
+			"prune": volume.NewPruneCommand, "rm": volume.NewRemoveCommand,
+		})
+		vol.Use = "volume COMMAND" // docker's usage line for this group (not for image or container)
+		return vol
+	}},
+	{"port", setupFunc(container.NewPortCommand)},
+	{"network", func(c *command.Cli) *cobra.Command {
+		return management(c, "network", "Manage networks", map[string]func(*command.Cli) *cobra.Command{
+			"connect": network.NewConnectCommand, "create": network.NewCreateCommand, "disconnect": network.NewDisconnectCommand,
+			"inspect": network.NewInspectCommand, "ls": network.NewListCommand, "prune": network.NewPruneCommand,
+			"rm": network.NewRemoveCommand,
+		})
+	}},
+}
+
+// setupFunc is mk with setup applied to what it builds.
+func setupFunc(mk func(*command.Cli) *cobra.Command) func(*command.Cli) *cobra.Command {
+	return func(c *command.Cli) *cobra.Command { return setup(mk(c)) }
 }
 
 // setup gives a command docker's usage line (no "[flags]") and flag

@@ -10,7 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hako-project/hako/cli/command"
 	"github.com/hako-project/hako/trace"
+	"github.com/spf13/cobra"
 )
 
 // runMain runs Main with args and the environment env.
@@ -103,5 +105,89 @@ func TestTraceMergesDaemonSpans(t *testing.T) {
 	}
 	if strings.Contains(errs, "does not serve") {
 		t.Errorf("the daemon serves spans:\n%s", errs)
+	}
+}
+
+// TestPartialTreeAsWhole: a command line run with the part of the tree
+// newRootCommandFor builds for it exits, prints and fails as it does with
+// the whole tree.
+func TestPartialTreeAsWhole(t *testing.T) {
+	noDaemon := map[string]string{"HAKO_HOST": "unix://" + filepath.Join(t.TempDir(), "none.sock")}
+	whole := func(c *command.Cli, g *globalFlags, _ []string) *cobra.Command { return NewRootCommand(c, g) }
+	run1 := func(tree func(*command.Cli, *globalFlags, []string) *cobra.Command, args []string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := run(Env{
+			// A copy: cobra's __complete writes to the arguments.
+			Args:  append([]string(nil), args...),
+			Stdin: io.NopCloser(strings.NewReader("")), Stdout: &out, Stderr: &errb,
+			Getenv: func(k string) string { return noDaemon[k] }, Version: "test",
+		}, tree)
+		return code, out.String(), errb.String()
+	}
+	for _, args := range [][]string{
+		nil, {"--version"}, {"-v"}, {"-v", "--"}, {"-v", "--", "ps"}, {"-v", "-l", "loud"}, {"-v", "--help"}, {"--version=false"},
+		{"-v", "-H", "bogus"}, {"-Dv"}, {"-v", "nosuch"}, {"-v", "-x"}, {"-v", "ps"}, {"--version", "ps"}, {"--help"}, {"-h"}, {"--help", "ps"},
+		{"help"}, {"help", "ps"}, {"ps"}, {"ps", "--help"}, {"ps", "-h"}, {"ps", "run"}, {"ps", "--foo"},
+		{"-D", "ps", "-q"}, {"--debug", "ps"}, {"-l", "debug", "ps"}, {"-l", "ps", "run"}, {"--log-level", "debug", "ps"},
+		{"--log-level=debug", "ps"}, {"-l=debug", "ps"}, {"-l", "loud", "ps"}, {"-H", "bogus", "ps"}, {"--host", "bogus", "ps"},
+		{"--host=bogus", "ps"}, {"--config", "/nonexistent", "ps"}, {"-Dv"}, {"-Dl", "debug", "ps"}, {"-vD", "ps"},
+		{"--", "ps"}, {"-", "ps"}, {"-x", "ps"}, {"--bogus", "ps"}, {"--bogus=1", "ps"}, {"PS"}, {"pss"}, {"nosuchcommand"},
+		{"--trace", "false", "ps"}, {"--trace=false", "ps"}, {"-H", "bogus", "--trace=false", "ps"}, {"-H", "--trace", "ps"},
+		{"container"}, {"container", "--help"}, {"container", "ls", "--help"}, {"container", "ps", "-a"}, {"container", "nosuch"},
+		{"image", "ls", "-q"}, {"image", "rm"}, {"volume"}, {"volume", "list", "--help"}, {"network", "ls", "--help"},
+		{"system", "df", "--help"}, {"run", "--help"}, {"run", "-m", "x", "img"}, {"run"}, {"exec", "--help"}, {"stop"},
+		{"logs", "a", "b"}, {"inspect"}, {"port"}, {"version", "--help"}, {"completion"}, {"__complete", "p"},
+		{"__complete", "container", ""},
+	} {
+		wantCode, wantOut, wantErr := run1(whole, args)
+		code, out, errs := run1(newRootCommandFor, args)
+		if code != wantCode || out != wantOut || errs != wantErr {
+			t.Errorf("%q: partial tree: exit %d stdout %q stderr %q; whole tree: exit %d stdout %q stderr %q",
+				args, code, out, errs, wantCode, wantOut, wantErr)
+		}
+	}
+}
+
+// TestTopLevelNames: each command in topLevel is built under the name it
+// is listed by, and every name is listed once.
+func TestTopLevelNames(t *testing.T) {
+	c := &command.Cli{}
+	seen := map[string]bool{}
+	for _, tl := range topLevel {
+		cmd := tl.build(c)
+		if cmd.Name() != tl.name || len(cmd.Aliases) != 0 {
+			t.Errorf("topLevel lists %q; it builds %q with aliases %q", tl.name, cmd.Name(), cmd.Aliases)
+		}
+		if seen[tl.name] {
+			t.Errorf("topLevel lists %q twice", tl.name)
+		}
+		seen[tl.name] = true
+	}
+}
+
+// TestCommandName: where the global flags end and the command begins.
+func TestCommandName(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		name string
+		ok   bool
+	}{
+		{nil, "", false},
+		{[]string{"ps", "-a"}, "ps", true},
+		{[]string{"-H", "unix:///x.sock", "run", "img"}, "run", true},
+		{[]string{"--host", "ps", "run"}, "run", true},
+		{[]string{"-l", "debug", "--trace", "ps"}, "ps", true},
+		{[]string{"-Dl=debug", "ps"}, "ps", true},
+		{[]string{"--log-level=debug", "ps"}, "ps", true},
+		{[]string{"-v"}, "", false},
+		{[]string{"--help", "ps"}, "", false}, // cobra adds --help later: whole tree
+		{[]string{"-x", "ps"}, "", false},
+		{[]string{"--", "ps"}, "", false},
+		{[]string{"-H"}, "", false},
+	} {
+		name, ok := commandName(globalFlagSet(&globalFlags{}), c.args)
+		if name != c.name || ok != c.ok {
+			t.Errorf("commandName(%q) = %q, %v; want %q, %v", c.args, name, ok, c.name, c.ok)
+		}
 	}
 }
