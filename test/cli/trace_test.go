@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -13,6 +14,9 @@ func TestTrace(t *testing.T) {
 	for _, args := range [][]string{
 		{"--trace", "run", "--rm", testImage, "echo", "traced"},
 		{"run", "--trace", "--rm", testImage, "echo", "traced"},
+		// No network to set up: the shim creates and starts with one
+		// runtime command (shim.Config.Run).
+		{"run", "--trace", "--rm", "--network", "none", testImage, "echo", "traced"},
 	} {
 		r := s.run(s.hako, "", args...)
 		if r.code != 0 || r.out != "traced\n" {
@@ -32,7 +36,14 @@ func TestTrace(t *testing.T) {
 		}
 		if !s.ownDaemon {
 			// hakod's trace reaches down through the shim to the init.
-			for _, want := range []string{"engine.start", "shim.Start", "shim.runtime.create", "runtime.namespaces", "runtime.rootfs.pivot_root", "runtime.init.execve"} {
+			verb := "shim.runtime.create"
+			if slices.Contains(args, "none") {
+				verb = "shim.runtime.run"
+			}
+			// ... and on past the exit: the runtime's delete and the
+			// removal that --rm asked for.
+			for _, want := range []string{"engine.start", "shim.Start", verb, "runtime.namespaces", "runtime.rootfs.pivot_root", "runtime.init.execve",
+				"engine.exited", "engine.task.delete", "runtime.delete", "engine.remove.cleanup"} {
 				if !strings.Contains(r.err, want) {
 					t.Errorf("%v: hakod's trace lacks %q:\n%s", args, want, r.err)
 				}
