@@ -200,6 +200,10 @@ func (e *Engine) mountRootfs(ctx context.Context, c *Container, rootfs string) e
 		return fmt.Errorf("the container's filesystem: %w", err)
 	}
 	_ = snapshot.UnmountAll(rootfs) // left mounted by a crash
+	if c.Snapshot().HostConfig.AutoRemove {
+		// Its writable layer is removed with it at exit: no syncs.
+		return snapshot.MountVolatile(mounts, rootfs)
+	}
 	return snapshot.MountAll(mounts, rootfs)
 }
 

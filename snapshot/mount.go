@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -165,6 +167,44 @@ func MountAll(mounts []Mount, target string) error {
 			}
 			return err
 		}
+	}
+	return nil
+}
+
+// MountVolatile mounts like MountAll, but a writable overlay with
+// overlayfs's volatile option: the kernel then skips every sync of the
+// upper layer, fsync inside the container and the sync at unmount (5 ms on
+// this machine's disk when quiet, tens of ms under load, on the critical
+// path of `run --rm`). Only for a layer that is thrown away when the
+// container ends (docker's --rm; podman mounts those volatile too): after
+// a crash its content may be incomplete, and overlayfs refuses to mount it
+// again until the marker it leaves in the work dir is removed, which
+// MountVolatile does first. A kernel without the option (before 5.10)
+// gets a plain mount.
+func MountVolatile(mounts []Mount, target string) error {
+	vol := make([]Mount, len(mounts))
+	copy(vol, mounts)
+	changed := false
+	for i, m := range vol {
+		if m.Type != "overlay" || m.option("upperdir") == "" {
+			continue
+		}
+		if work := m.option("workdir"); work != "" {
+			if err := os.RemoveAll(filepath.Join(work, "work", "incompat", "volatile")); err != nil {
+				return fmt.Errorf("remove overlay volatile marker: %w", err)
+			}
+		}
+		vol[i].Options = append(append([]string(nil), m.Options...), "volatile")
+		changed = true
+	}
+	if !changed {
+		return MountAll(mounts, target)
+	}
+	if err := MountAll(vol, target); err != nil {
+		if errors.Is(err, unix.EINVAL) {
+			return MountAll(mounts, target)
+		}
+		return err
 	}
 	return nil
 }

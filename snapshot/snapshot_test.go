@@ -161,3 +161,65 @@ func TestManyLayersBeyondOnePage(t *testing.T) {
 		t.Fatalf("merged view has %d files, want %d", len(entries), n)
 	}
 }
+
+// TestMountVolatile: a writable overlay is mounted volatile, and mounted
+// again after that (overlayfs refuses until its marker is gone); the
+// writes land in the upper dir; a read-only view stays a plain mount.
+func TestMountVolatile(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	s := open(t, t.TempDir())
+	layer(t, s, "l1", "", map[string]string{"a": "1"})
+	mounts, err := s.Prepare(ctx, "ctr", "l1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := t.TempDir()
+	for i := range 2 {
+		if err := MountVolatile(mounts, target); err != nil {
+			t.Fatalf("mount %d: %v", i+1, err)
+		}
+		opts := mountOptions(t, target)
+		werr := os.WriteFile(filepath.Join(target, fmt.Sprint("w", i)), []byte("x"), 0o644)
+		if err := UnmountAll(target); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(opts, "volatile") || werr != nil {
+			t.Fatalf("mount %d: options %q, write: %v", i+1, opts, werr)
+		}
+	}
+	up, _ := s.UpperDir(ctx, "ctr")
+	for _, f := range []string{"w0", "w1"} {
+		if _, err := os.Stat(filepath.Join(up, f)); err != nil {
+			t.Errorf("write to the volatile mount: %v", err)
+		}
+	}
+	vm, err := s.View(ctx, "v", "l1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := MountVolatile(vm, target); err != nil {
+		t.Fatal(err)
+	}
+	opts := mountOptions(t, target)
+	UnmountAll(target)
+	if strings.Contains(opts, "volatile") {
+		t.Errorf("a read-only view was mounted volatile: %q", opts)
+	}
+}
+
+// mountOptions returns the super options of the mount at target.
+func mountOptions(t *testing.T, target string) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/thread-self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && f[4] == target {
+			return l
+		}
+	}
+	t.Fatalf("%s is not mounted", target)
+	return ""
+}
