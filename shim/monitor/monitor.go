@@ -75,8 +75,13 @@ type Monitor struct {
 	// the rest, as containerd does.
 	ownPidNS bool
 	ctlog    *logs.Log // the container's log; nil without one
-	cgroup   cgroups.Manager
-	seq      int // names of per-operation files
+	seq      int       // names of per-operation files
+
+	// cgroupPath is the container's cgroup, found at create; its manager
+	// is made at first use (see cgroup).
+	cgroupPath string
+	cgroupOnce sync.Once
+	cgroupMgr  cgroups.Manager
 
 	// opMu serializes the operations that change the container's status.
 	opMu sync.Mutex
