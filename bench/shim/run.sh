@@ -9,6 +9,9 @@ cd "$(dirname "$0")/../.."
 n=${1:-50}
 [[ $(id -u) == 0 ]] || { echo "bench/shim: needs root" >&2; exit 1; }
 make -s bin/hako-shim bin/hako-runtime
+# The runtimes remove each container's cgroup but not the parent the
+# bundles name (linux.cgroupsPath /hako-shimbench/ID): remove it when done.
+trap 'rmdir /sys/fs/cgroup/hako-shimbench /sys/fs/cgroup/*/hako-shimbench 2>/dev/null || true' EXIT
 go build -o bin/shimbench ./bench/shim
 conmon=()
 if command -v conmon >/dev/null && command -v runc >/dev/null; then

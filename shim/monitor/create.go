@@ -107,7 +107,7 @@ func (m *Monitor) create() (err error) {
 		return err
 	}
 	m.reaper.Watch(p.pid, m.initReaped)
-	if m.cgroup, err = findCgroup(p.pid, m.cfg.ID); err != nil {
+	if m.cgroupPath, err = findCgroup(p.pid); err != nil {
 		m.log.Warn("no cgroup for stats and OOM reports", "err", err)
 	}
 	if m.cfg.Run {
@@ -209,16 +209,16 @@ func (m *Monitor) initReaped(e reaper.Exit) {
 
 // initExited records the init's exit once its output has drained.
 func (m *Monitor) initExited(e reaper.Exit) {
-	if !m.ownPidNS && m.cgroup != nil {
+	if cg := m.cgroup(); !m.ownPidNS && cg != nil {
 		// Without a pid namespace the init's children outlive it; they
 		// would keep the container's pipes and cgroup busy.
-		if err := m.cgroup.Kill(unix.SIGKILL); err != nil {
+		if err := cg.Kill(unix.SIGKILL); err != nil {
 			m.log.Warn("kill the container's remaining processes", "err", err)
 		}
 	}
 	m.init.io.drain(drainTimeout)
 	exit := exitFrom(e)
-	exit.OOMKilled = oomKilled(m.cgroup)
+	exit.OOMKilled = oomKilled(m.cgroup())
 	if err := m.writeExitFile(exit); err != nil {
 		m.log.Error("record exit", "err", err)
 	}

@@ -26,8 +26,8 @@ func (m *Monitor) delete(ctx context.Context, req *proto.Request) (*proto.Respon
 		}
 		if err := m.rt.Kill(ctx, unix.SIGKILL, true); err != nil {
 			m.log.Warn("kill before delete", "err", err)
-			if m.cgroup != nil {
-				_ = m.cgroup.Kill(unix.SIGKILL)
+			if cg := m.cgroup(); cg != nil {
+				_ = cg.Kill(unix.SIGKILL)
 			}
 		}
 		if st == StatusPaused {

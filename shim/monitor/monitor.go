@@ -23,7 +23,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -43,10 +42,6 @@ const (
 	StatusPaused  = "paused"
 	StatusStopped = "stopped"
 )
-
-// freeMemoryDelay is how long after the create the shim gives its
-// create-time memory back to the kernel.
-const freeMemoryDelay = 500 * time.Millisecond
 
 // Timeouts for waits that must not hang the shim.
 const (
@@ -80,8 +75,13 @@ type Monitor struct {
 	// the rest, as containerd does.
 	ownPidNS bool
 	ctlog    *logs.Log // the container's log; nil without one
-	cgroup   cgroups.Manager
-	seq      int // names of per-operation files
+	seq      int       // names of per-operation files
+
+	// cgroupPath is the container's cgroup, found at create; its manager
+	// is made at first use (see cgroup).
+	cgroupPath string
+	cgroupOnce sync.Once
+	cgroupMgr  cgroups.Manager
 
 	// opMu serializes the operations that change the container's status.
 	opMu sync.Mutex
@@ -128,11 +128,12 @@ func Run(stateDir string, report *os.File) error {
 	}
 	report.Close()
 	m.log.Info("container created", "pid", m.init.pid)
-	// Give back what creating took: from here on the shim mostly sleeps,
-	// and it exists once per container. Not at once: hakod's attach and
-	// start come right after the report, and a forced collection with one
-	// P would hold them up by milliseconds.
-	time.AfterFunc(freeMemoryDelay, debug.FreeOSMemory)
+	// No collection here (this used to call debug.FreeOSMemory): creating
+	// allocates a few hundred KiB, well below the first GC goal, while a
+	// process's first GC cycle maps and touches about 300 KiB of runtime
+	// metadata for good, more than it frees. A shim that never collects is
+	// never force-collected either (the 2-minute GC runs only after a first
+	// one), so an idle shim keeps just what creating touched.
 	m.serve()
 	return nil
 }

@@ -10,10 +10,11 @@ import (
 // format) straight from the cgroup: cheaper than a runtime process per
 // sample, and the same for every runtime.
 func (m *Monitor) stats() (*proto.Response, error) {
-	if m.cgroup == nil {
+	cg := m.cgroup()
+	if cg == nil {
 		return nil, conflictf("container %s: its cgroup was not found", m.cfg.ID)
 	}
-	st, err := m.cgroup.Stats()
+	st, err := cg.Stats()
 	if err != nil {
 		return nil, fmt.Errorf("stats of container %s: %w", m.cfg.ID, err)
 	}

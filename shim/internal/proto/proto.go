@@ -161,6 +161,58 @@ type Response struct {
 	Stats  *cgroups.Stats `json:"stats,omitempty"`
 }
 
+// The first time encoding/json meets a struct type, for decoding as for
+// encoding, it builds and caches for good an encoder for the type of every
+// field, however deep. For Request that means specs.Process and
+// specs.LinuxResources, for Response cgroups.Stats: about 150 KiB that the
+// shim, which exists once per container and mostly sleeps, would keep
+// although only exec, update and stats use them. UnmarshalJSON and
+// MarshalJSON below leave those fields to a second pass that runs only when
+// they are present. The JSON is the same.
+
+// UnmarshalJSON decodes a request; Process and Resources are decoded only
+// when the message has them.
+func (r *Request) UnmarshalJSON(b []byte) error {
+	type plain Request // Request's fields without this method
+	w := struct {
+		*plain
+		// These hide plain's fields of the same names.
+		Process   json.RawMessage `json:"process"`
+		Resources json.RawMessage `json:"resources"`
+	}{plain: (*plain)(r)}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	if len(w.Process) > 0 {
+		if err := json.Unmarshal(w.Process, &r.Process); err != nil {
+			return err
+		}
+	}
+	if len(w.Resources) > 0 {
+		if err := json.Unmarshal(w.Resources, &r.Resources); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MarshalJSON encodes a response; Stats is encoded only when set.
+func (r Response) MarshalJSON() ([]byte, error) {
+	type plain Response // Response's fields without this method
+	w := struct {
+		*plain
+		Stats json.RawMessage `json:"stats,omitempty"` // hides plain's
+	}{plain: (*plain)(&r)}
+	if r.Stats != nil {
+		b, err := json.Marshal(r.Stats)
+		if err != nil {
+			return nil, err
+		}
+		w.Stats = b
+	}
+	return json.Marshal(w)
+}
+
 // maxMessage bounds a message: a process spec with a large environment
 // fits many times over, and a corrupt length cannot make us allocate
 // gigabytes.

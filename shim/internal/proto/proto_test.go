@@ -3,11 +3,16 @@ package proto
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/hako-project/hako/runtime/cgroups"
 )
 
 func TestMessageRoundTrip(t *testing.T) {
@@ -32,6 +37,56 @@ func TestMessageRoundTrip(t *testing.T) {
 	}
 	if err := ReadMsg(&buf, &resp); err != io.EOF {
 		t.Errorf("read past the end: %v, want EOF", err)
+	}
+}
+
+// TestLazyFieldsSameJSON checks that Request's UnmarshalJSON and
+// Response's MarshalJSON, which leave the big nested types to a second
+// pass, read and write what plain encoding/json does.
+func TestLazyFieldsSameJSON(t *testing.T) {
+	type plainResponse Response
+	limit := int64(100)
+	for _, r := range []Response{
+		{},
+		{Error: "no", Code: CodeConflict},
+		{Pid: 7, Status: "running", Exit: &Exit{Pid: 7, Code: 137, Signal: 9, At: time.Unix(5, 6).UTC(), OOMKilled: true}},
+		{Stats: &cgroups.Stats{Memory: cgroups.Memory{Usage: cgroups.MemoryEntry{Usage: 42}}}},
+	} {
+		got, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(plainResponse(r))
+		if !bytes.Equal(got, want) {
+			t.Errorf("Response:\n got %s\nwant %s", got, want)
+		}
+	}
+	type plainRequest Request
+	for _, in := range []string{
+		`{"op":"wait","exec":"e1"}`,
+		`{"op":"exec","exec":"e2","stdin":true,"process":{"args":["sh"],"cwd":"/","env":["A=b"]},"traceparent":"tp"}`,
+		`{"op":"update","resources":{"memory":{"limit":100},"pids":{"limit":5}}}`,
+		`{"op":"exec","process":null,"resources":null}`,
+	} {
+		var got Request
+		var want plainRequest
+		if err := json.Unmarshal([]byte(in), &got); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(in), &want); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(plainRequest(got), want) {
+			t.Errorf("Request %s:\n got %+v\nwant %+v", in, got, want)
+		}
+	}
+	var r Request
+	if err := json.Unmarshal([]byte(`{"op":"update","resources":{"memory":{"limit":100}}}`), &r); err != nil ||
+		r.Resources == nil || r.Resources.Memory == nil || *r.Resources.Memory.Limit != limit {
+		t.Errorf("resources: %+v, %v", r.Resources, err)
+	}
+	if err := json.Unmarshal([]byte(`{"op":"exec","process":{"args":1}}`), &r); err == nil {
+		t.Error("a bad process was accepted")
 	}
 }
 
