@@ -79,14 +79,14 @@ func (c *Container) openFifo() error {
 
 // poststart runs the poststart hooks; the spec makes their failure a warning.
 func (c *Container) poststart(ctx context.Context) {
-	cfg, err := c.Config()
-	if err != nil || cfg.Hooks == nil || len(cfg.Hooks.Poststart) == 0 {
+	hks, err := c.dir.LoadHooks()
+	if err != nil || hks == nil || len(hks.Poststart) == 0 {
 		return
 	}
 	// The state as of the start, even if the program has already exited.
 	st := c.OCIState()
 	st.Status, st.Pid = specs.StateRunning, c.State.InitPid
-	if err := hooks.RunAll(ctx, "poststart", cfg.Hooks.Poststart, st); err != nil {
+	if err := hooks.RunAll(ctx, "poststart", hks.Poststart, st); err != nil {
 		slog.Warn("poststart hook failed", "id", c.ID(), "err", err)
 	}
 }
