@@ -238,10 +238,23 @@ func (p *Process) Release(state []byte) error {
 	if p.sock == nil {
 		return errors.New("process waits on the exec fifo, not on the runtime")
 	}
-	err := p.send(msgStart, state)
-	p.sock.Close()
-	p.sock = nil
-	return err
+	return p.send(msgStart, state)
+}
+
+// WaitExec, after Release, waits until the process has run its
+// startContainer hooks and executed the user's program (or died): its end
+// of the sync socket is close-on-exec, so that is when the socket reads
+// end-of-file. The spec runs poststart hooks only after that.
+func (p *Process) WaitExec() {
+	if p.sock == nil {
+		return
+	}
+	var b [64]byte
+	for {
+		if _, err := p.sock.Read(b[:]); err != nil {
+			return
+		}
+	}
 }
 
 // Close drops the runtime's side of the sync socket; a process still waiting
