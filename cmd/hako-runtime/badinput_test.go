@@ -303,3 +303,44 @@ func TestSpecAndFeatures(t *testing.T) {
 		t.Errorf("--version: %q", out)
 	}
 }
+
+// TestPoststartAfterProgramStarts: poststart hooks run only once the
+// user's program has started, i.e. after the startContainer hooks, however
+// long those take, with create+start (the init's fifo end is close-on-exec)
+// and with run (its sync socket end is).
+func TestPoststartAfterProgramStarts(t *testing.T) {
+	r := newRT(t)
+	b := newBundle(t, "sh", "-c", "echo process >> /log")
+	log := filepath.Join(b.dir, "rootfs", "log")
+	b.spec.Hooks = &specs.Hooks{
+		StartContainer: []specs.Hook{{Path: "/bin/busybox", Args: []string{"sh", "-c", "sleep 0.3; echo startContainer >> /log"}}},
+		Poststart:      []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "echo poststart >> " + log}}},
+	}
+	// The program's own line may come before or after poststart's.
+	want := "startContainer|poststart"
+	order := func() string {
+		data, _ := os.ReadFile(log)
+		var got []string
+		for _, l := range strings.Fields(string(data)) {
+			if l != "process" {
+				got = append(got, l)
+			}
+		}
+		return strings.Join(got, "|")
+	}
+	id := uniqueID(t)
+	b.save()
+	r.must("create", "--bundle", b.dir, id)
+	r.must("start", id)
+	if got := order(); got != want {
+		t.Errorf("create+start: order %q, want %q", got, want)
+	}
+	r.must("delete", "--force", id)
+	must(t, os.Remove(log))
+	if _, errs, code := r.runBundle(b, id); code != 0 {
+		t.Fatalf("run: exit %d: %s", code, errs)
+	}
+	if got := order(); got != want {
+		t.Errorf("run: order %q, want %q", got, want)
+	}
+}

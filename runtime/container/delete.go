@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -56,8 +57,8 @@ func (c *Container) Delete(ctx context.Context, force bool) (err error) {
 			return fmt.Errorf("delete %q: %w", c.ID(), err)
 		}
 	}
-	if cfg, err := c.Config(); err == nil && cfg.Hooks != nil && len(cfg.Hooks.Poststop) > 0 {
-		if err := hooks.RunAll(ctx, "poststop", cfg.Hooks.Poststop, c.stoppedState()); err != nil {
+	if hks, err := c.dir.LoadHooks(); err == nil && hks != nil && len(hks.Poststop) > 0 {
+		if err := hooks.RunAll(ctx, "poststop", hks.Poststop, c.stoppedState()); err != nil {
 			slog.Warn("poststop hook failed", "id", c.ID(), "err", err)
 		}
 	}
@@ -65,21 +66,50 @@ func (c *Container) Delete(ctx context.Context, force bool) (err error) {
 }
 
 // killAll kills every process of the container and waits until the init is
-// gone (a frozen cgroup is thawed so the kill can land).
+// gone (a frozen cgroup is thawed so the kill can land). The wait blocks on
+// the init's pidfd, which becomes readable when it exits, instead of polling
+// its /proc entry.
 func (c *Container) killAll() error {
 	if cg, err := c.cgroup(); err == nil && cg != nil {
 		_ = cg.Kill(unix.SIGKILL)
 		_ = cg.Thaw()
 	}
-	if c.State.Alive() {
-		_ = c.signalInit(unix.SIGKILL)
+	if !c.State.Alive() {
+		return nil
+	}
+	fd, err := unix.PidfdOpen(c.State.InitPid, 0)
+	if err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return nil
+		}
+		return fmt.Errorf("container %q: init %d: %w", c.ID(), c.State.InitPid, err)
+	}
+	defer unix.Close(fd)
+	// The pidfd was opened after the pid was checked by start time: it
+	// refers to our init unless that died in between, which the check
+	// below sees.
+	if !c.State.Alive() {
+		return nil
+	}
+	if err := unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0); err != nil && !errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("signal init of %q: %w", c.ID(), err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for c.State.Alive() {
-		if time.Now().After(deadline) {
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
 			return fmt.Errorf("container %q: init %d did not die after SIGKILL", c.ID(), c.State.InitPid)
 		}
-		time.Sleep(2 * time.Millisecond)
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, int(left/time.Millisecond)+1)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("wait for init of %q: %w", c.ID(), err)
+		}
+		if n > 0 {
+			return nil
+		}
 	}
-	return nil
 }

@@ -98,7 +98,9 @@ func (c *Container) Exec(ctx context.Context, o ExecOptions) (code int, err erro
 	if err != nil {
 		return -1, err
 	}
+	_, sspan := trace.Start(ctx, "runtime.seccomp.compile")
 	sc, scProg, err := compileSeccomp(cfg, c.rt.Root)
+	sspan.End(err)
 	if err != nil {
 		return -1, err
 	}
@@ -165,12 +167,16 @@ func (c *Container) Exec(ctx context.Context, o ExecOptions) (code int, err erro
 		signal.Notify(sigs)
 		defer signal.Stop(sigs)
 	}
+	_, xspan := trace.Start(ctx, "runtime.nsexec.seal")
 	self, err := nsexec.SealedSelf()
+	xspan.End(err)
 	if err != nil {
 		return -1, err
 	}
 	defer self.Close()
+	_, ispan := trace.Start(ctx, "runtime.nsexec.start")
 	pr, err := nsexec.Start(ncfg, self)
+	ispan.End(err)
 	if err != nil {
 		return -1, err
 	}

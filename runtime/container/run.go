@@ -64,7 +64,10 @@ func (r *Runtime) Run(ctx context.Context, o CreateOptions, detach bool) (code i
 		_ = c.Delete(ctx, true)
 		return -1, fmt.Errorf("start container %q: %w", o.ID, err)
 	}
-	c.poststart(ctx)
+	if hks, _ := c.dir.LoadHooks(); hks != nil && len(hks.Poststart) > 0 {
+		proc.WaitExec()
+		c.poststart(ctx, hks.Poststart)
+	}
 	if detach {
 		return 0, nil
 	}

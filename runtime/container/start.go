@@ -32,10 +32,14 @@ func (c *Container) Start(ctx context.Context) (err error) {
 	default:
 		return fmt.Errorf("cannot start container %q: it is %s, not created", c.ID(), st)
 	}
-	if err := c.openFifo(); err != nil {
+	hks, _ := c.dir.LoadHooks()
+	post := hks != nil && len(hks.Poststart) > 0
+	if err := c.openFifo(post); err != nil {
 		return err
 	}
-	c.poststart(ctx)
+	if post {
+		c.poststart(ctx, hks.Poststart)
+	}
 	return nil
 }
 
@@ -43,8 +47,10 @@ func (c *Container) Start(ctx context.Context) (err error) {
 // init to exec the user's program. The fifo is opened without blocking and
 // polled together with the init's pidfd, so an init that dies first is an
 // error rather than a hang, and one that runs its program (and exits) at
-// once is not mistaken for one that died.
-func (c *Container) openFifo() error {
+// once is not mistaken for one that died. With waitExec it then waits until
+// the init has executed the user's program: its write end of the fifo is
+// close-on-exec, so the fifo reads end-of-file then.
+func (c *Container) openFifo(waitExec bool) error {
 	path := c.dir.Path(state.FifoFile)
 	pidfd, err := unix.PidfdOpen(c.State.InitPid, 0)
 	if err != nil {
@@ -68,7 +74,11 @@ func (c *Container) openFifo() error {
 		if fds[0].Revents&(unix.POLLIN|unix.POLLHUP) != 0 || fds[1].Revents != 0 {
 			n, _ := unix.Read(fd, b[:])
 			if n == 1 {
-				return os.Remove(path)
+				err := os.Remove(path)
+				if waitExec {
+					waitEOF(fd)
+				}
+				return err
 			}
 			if fds[1].Revents != 0 || fds[0].Revents&unix.POLLHUP != 0 {
 				return fmt.Errorf("container %q: init exited before it was started", c.ID())
@@ -77,16 +87,31 @@ func (c *Container) openFifo() error {
 	}
 }
 
-// poststart runs the poststart hooks; the spec makes their failure a warning.
-func (c *Container) poststart(ctx context.Context) {
-	cfg, err := c.Config()
-	if err != nil || cfg.Hooks == nil || len(cfg.Hooks.Poststart) == 0 {
+// waitEOF blocks until the non-blocking fd reads end-of-file (or fails).
+func waitEOF(fd int) {
+	var b [64]byte
+	for {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, -1); err != nil && !errors.Is(err, unix.EINTR) {
+			return
+		}
+		n, err := unix.Read(fd, b[:])
+		if n == 0 || err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
+			return
+		}
+	}
+}
+
+// poststart runs the poststart hooks, once the user's program has started;
+// the spec makes their failure a warning.
+func (c *Container) poststart(ctx context.Context, post []specs.Hook) {
+	if len(post) == 0 {
 		return
 	}
 	// The state as of the start, even if the program has already exited.
 	st := c.OCIState()
 	st.Status, st.Pid = specs.StateRunning, c.State.InitPid
-	if err := hooks.RunAll(ctx, "poststart", cfg.Hooks.Poststart, st); err != nil {
+	if err := hooks.RunAll(ctx, "poststart", post, st); err != nil {
 		slog.Warn("poststart hook failed", "id", c.ID(), "err", err)
 	}
 }

@@ -1126,7 +1126,11 @@ static void op_wait_start(void)
 			die("open exec fifo");
 		if (write_all(fd, "0", 1) < 0)
 			die("write exec fifo");
-		close(fd);
+		/*
+		 * fd stays open (O_CLOEXEC) until our execve: `start` reads
+		 * end-of-file then, and so runs poststart hooks only once the
+		 * user's program has started (after the startContainer hooks).
+		 */
 		close(st.fifo_fd);
 		st.fifo_fd = -1;
 	} else {
@@ -1141,8 +1145,14 @@ static void op_wait_start(void)
 			free(p);
 		}
 	}
-	/* From here on nobody reads the sync socket: errors go to --log and stderr. */
-	close(st.sync_fd);
+	/*
+	 * From here on nobody reads the sync socket: errors go to --log and
+	 * stderr. Our end stays open, close-on-exec, so that the runtime
+	 * reads end-of-file when the user's program starts (run waits for
+	 * that before its poststart hooks).
+	 */
+	if (fcntl(st.sync_fd, F_SETFD, FD_CLOEXEC) < 0)
+		close(st.sync_fd);
 	st.sync_fd = -1;
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strconv"
 	"syscall"
 
@@ -54,9 +55,12 @@ type Config struct {
 // released (run) or started through the exec fifo (create/start).
 type Process struct {
 	// Pid is the process that will exec the user's program.
-	Pid   int
-	first *os.Process
-	sock  *os.File
+	Pid int
+	// first is the process started, our child: the init itself, or the
+	// door into a PID namespace that exits once it has forked the init.
+	first       int
+	firstReaped bool
+	sock        *os.File
 }
 
 // InitError is an error the container process reported while setting up.
@@ -102,16 +106,25 @@ func Start(cfg *Config, self *os.File) (*Process, error) {
 	}
 	prog.buf = append(prog.buf, cfg.Program.buf...)
 
-	attr := &os.ProcAttr{
+	// syscall.ForkExec rather than os.StartProcess: the latter probes once
+	// per process whether pidfds work by forking a throwaway child, which
+	// costs a process start here; the first process is our unreaped child,
+	// so its pid cannot be recycled while we use it.
+	fdList := make([]uintptr, len(files))
+	for i, f := range files {
+		fdList[i] = f.Fd()
+	}
+	attr := &syscall.ProcAttr{
 		Env:   []string{initEnv + "=" + strconv.Itoa(syncFD)},
-		Files: files,
+		Files: fdList,
 		Sys:   &syscall.SysProcAttr{},
 	}
 	if cfg.CgroupFD != nil {
 		attr.Sys.UseCgroupFD = true
 		attr.Sys.CgroupFD = int(cfg.CgroupFD.Fd())
 	}
-	first, err := os.StartProcess("/proc/self/fd/"+strconv.Itoa(exeFD), []string{"hako-runtime", "init"}, attr)
+	first, err := syscall.ForkExec("/proc/self/fd/"+strconv.Itoa(exeFD), []string{"hako-runtime", "init"}, attr)
+	runtime.KeepAlive(files)
 	// Only the child keeps its end: an init that dies then reads as EOF.
 	child.Close()
 	if err != nil {
@@ -124,7 +137,7 @@ func Start(cfg *Config, self *os.File) (*Process, error) {
 		return nil, err
 	}
 	if cfg.Started != nil {
-		if err := cfg.Started(first.Pid); err != nil {
+		if err := cfg.Started(first); err != nil {
 			return fail(err)
 		}
 	}
@@ -142,12 +155,13 @@ func Start(cfg *Config, self *os.File) (*Process, error) {
 				return fail(errors.New("container init sent a malformed pid"))
 			}
 			p.Pid = int(binary.LittleEndian.Uint32(payload))
-			if p.Pid != first.Pid {
+			if p.Pid != first {
 				// The first process was only the door into the PID namespace.
-				_, _ = first.Wait()
+				wait(first)
+				p.firstReaped = true
 			}
 		case msgUserns:
-			pid := first.Pid
+			pid := first
 			if len(payload) == 4 {
 				pid = int(binary.LittleEndian.Uint32(payload))
 			}
@@ -224,10 +238,23 @@ func (p *Process) Release(state []byte) error {
 	if p.sock == nil {
 		return errors.New("process waits on the exec fifo, not on the runtime")
 	}
-	err := p.send(msgStart, state)
-	p.sock.Close()
-	p.sock = nil
-	return err
+	return p.send(msgStart, state)
+}
+
+// WaitExec, after Release, waits until the process has run its
+// startContainer hooks and executed the user's program (or died): its end
+// of the sync socket is close-on-exec, so that is when the socket reads
+// end-of-file. The spec runs poststart hooks only after that.
+func (p *Process) WaitExec() {
+	if p.sock == nil {
+		return
+	}
+	var b [64]byte
+	for {
+		if _, err := p.sock.Read(b[:]); err != nil {
+			return
+		}
+	}
 }
 
 // Close drops the runtime's side of the sync socket; a process still waiting
@@ -240,16 +267,28 @@ func (p *Process) Close() {
 }
 
 func (p *Process) kill() {
-	if p.Pid > 0 {
+	if p.Pid > 0 && p.Pid != p.first {
 		_ = unix.Kill(p.Pid, unix.SIGKILL)
-		if p.Pid != p.first.Pid {
-			var ws unix.WaitStatus
-			_, _ = unix.Wait4(p.Pid, &ws, 0, nil)
+		wait(p.Pid) // CLONE_PARENT made the init our child too
+	}
+	if !p.firstReaped {
+		// Unreaped, our child's pid cannot have been recycled.
+		_ = unix.Kill(p.first, unix.SIGKILL)
+		wait(p.first)
+		p.firstReaped = true
+	}
+	p.Close()
+}
+
+// wait reaps our child pid.
+func wait(pid int) {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(pid, &ws, 0, nil)
+		if err != unix.EINTR {
+			return
 		}
 	}
-	_ = p.first.Kill()
-	_, _ = p.first.Wait()
-	p.Close()
 }
 
 // exitReason explains a broken sync socket by how the process ended.
