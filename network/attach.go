@@ -299,7 +299,19 @@ func (m *Manager) Detach(ctx context.Context, id string) error {
 // `run --rm`, and whatever needs what the attachment holds waits for them
 // (a new start of the same container, a container publishing ports,
 // removing a network, Detach, Settle, Close).
+//
+// With a detach of id already under way it does nothing: that one does the
+// same work, and waiting for the container's lock it holds would put its
+// DELs back on the path (a `run --rm` detaches at the exit and again at
+// the removal).
 func (m *Manager) DetachInBackground(ctx context.Context, id string) {
+	m.mu.Lock()
+	att := m.attachments[id]
+	busy := att != nil && att.detaching != nil
+	m.mu.Unlock()
+	if busy {
+		return
+	}
 	m.startDetach(ctx, id)
 }
 

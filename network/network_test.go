@@ -674,3 +674,48 @@ func TestAttachCallersNetNS(t *testing.T) {
 		t.Errorf("links left in the caller's namespace after Purge: %v %s", err, out)
 	}
 }
+
+// TestDetachInBackgroundTwice: a second background detach while the first
+// runs its DELs returns at once instead of waiting for the container's
+// lock (`run --rm` detaches at the exit and again at the removal, and the
+// removal must not wait for the plugins); the first one still undoes all.
+func TestDetachInBackgroundTwice(t *testing.T) {
+	needRoot(t)
+	// The bridge plugin, slowed down on DEL.
+	plugins := t.TempDir()
+	slow := "#!/bin/sh\n[ \"$CNI_COMMAND\" = DEL ] && sleep 2\nexec /usr/lib/cni/bridge \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(plugins, "bridge"), []byte(slow), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"host-local", "portmap"} {
+		if err := os.Symlink("/usr/lib/cni/"+p, filepath.Join(plugins, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	cfg := Config{DataRoot: filepath.Join(dir, "data"), ExecRoot: filepath.Join(dir, "run"), PluginDirs: []string{plugins}}
+	m, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		m.Close()
+		if err := Purge(context.Background(), cfg); err != nil {
+			t.Errorf("purge: %v", err)
+		}
+	}()
+	id := strings.Repeat("cd", 32)
+	att, err := m.Attach(context.Background(), AttachRequest{ContainerID: id, Name: "c2", Hostname: "h2",
+		HostsPath: filepath.Join(t.TempDir(), "hosts"), Networks: []EndpointRequest{{Network: "bridge"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.DetachInBackground(context.Background(), id)
+	start := time.Now()
+	m.DetachInBackground(context.Background(), id)
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the second background detach waited %v for the first", d)
+	}
+	m.Settle()
+	assertNoLeftovers(t, m, id, att.Endpoints[0].Address.Addr())
+}

@@ -185,7 +185,12 @@ rm_all() { # rm_all CLI...: removes every container of that daemon
 	local ids
 	ids=$(timeout 30 "$@" ps -aq 2>/dev/null) || return 0
 	# shellcheck disable=SC2086 # one argument per ID
-	[ -z "$ids" ] || timeout 120 "$@" rm -f $ids >/dev/null 2>&1 || true
+	[ -n "$ids" ] || return 0
+	# A failed removal is said (a container left would make the next
+	# round's names clash), but does not stop the run here.
+	timeout 120 "$@" rm -f $ids >/dev/null 2>"$T/rm.err" ||
+		echo "rm_all ($*): rm -f failed: $(head -c 2000 "$T/rm.err")" >&2
+	return 0
 }
 
 HAKOD_PID=''
@@ -598,6 +603,8 @@ if [ "$BRIDGE" = 1 ] && "$T/bin/hakod" --help 2>&1 | grep -q -- '--bridge' && [ 
 		if [ -n "$failed" ]; then
 			echo "FAILED: parallel run -d ($*): containers$failed" >&2
 			cat "$T/par-${failed##* }.err" >&2
+			echo "containers of that daemon now:" >&2
+			timeout 30 "$@" ps -a >&2 || true
 			exit 1
 		fi
 		[ -z "$f" ] || echo $((${t1/./} - ${t0/./})) >>"$f"
