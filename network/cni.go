@@ -204,7 +204,24 @@ func (e *tracedExec) ExecPlugin(ctx context.Context, pluginPath string, stdin []
 	}
 	ctx, span := trace.Start(ctx, "network.cni.exec", "plugin", filepath.Base(pluginPath), "command", cmd)
 	defer func() { span.End(err) }()
-	return e.raw.ExecPlugin(ctx, pluginPath, stdin, withSbinPath(environ))
+	return e.raw.ExecPlugin(ctx, pluginPath, stdin, withOneProc(withSbinPath(environ)))
+}
+
+// withOneProc sets GOMAXPROCS=1 unless the environment sets it. The
+// standard plugins are Go programs that live a few milliseconds, doing
+// netlink calls one after the other; with one P the runtime starts fewer
+// threads, which cost each run 13% of its CPU time here (the bridge
+// plugin's VERSION: 10.8 ms task-clock, 9.4 with one P, `perf stat -r 30`).
+// Four plugin runs come with every container on a CNI network (bridge and
+// host-local on ADD and DEL). bridge hands its environment on to its IPAM
+// plugin.
+func withOneProc(environ []string) []string {
+	for _, kv := range environ {
+		if strings.HasPrefix(kv, "GOMAXPROCS=") {
+			return environ
+		}
+	}
+	return append(environ, "GOMAXPROCS=1")
 }
 
 func (e *tracedExec) FindInPath(plugin string, paths []string) (string, error) {

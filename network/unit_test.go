@@ -118,6 +118,15 @@ func TestWithSbinPath(t *testing.T) {
 	}
 }
 
+func TestWithOneProc(t *testing.T) {
+	if env := withOneProc([]string{"A=1"}); len(env) != 2 || env[1] != "GOMAXPROCS=1" {
+		t.Errorf("%v", env)
+	}
+	if env := withOneProc([]string{"GOMAXPROCS=4"}); len(env) != 1 || env[0] != "GOMAXPROCS=4" {
+		t.Errorf("a caller's GOMAXPROCS must stay: %v", env)
+	}
+}
+
 func TestNetworkRules(t *testing.T) {
 	n := &Network{ID: strings.Repeat("e", 64), Bridge: "hk-x", Subnet: netip.MustParsePrefix("10.2.0.0/24"), Options: map[string]string{}}
 	var got []string
