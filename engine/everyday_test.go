@@ -1,15 +1,21 @@
 package engine
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"golang.org/x/sys/unix"
+
+	"github.com/hako-project/hako/errdefs"
+	"github.com/hako-project/hako/shim"
 )
 
 func TestDiffUpper(t *testing.T) {
@@ -160,5 +166,26 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestIsGone: a kill whose answer lost the race with the container's exit
+// path (the shim client closed under it, or the shim gone) is no failure
+// of stop or rm -f; other errors are.
+func TestIsGone(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		gone bool
+	}{
+		{syscall.ESRCH, true},
+		{fmt.Errorf("kill: %w", shim.ErrClosed), true},
+		{fmt.Errorf("shim of x: kill: %w", shim.ErrGone), true},
+		{errdefs.NotFoundf("no such process"), true},
+		{errors.New("OCI runtime kill failed: permission denied"), false},
+		{classifyShim(&shim.Error{Op: "kill", Code: "runtime", Msg: "boom"}), false},
+	} {
+		if got := isGone(c.err); got != c.gone {
+			t.Errorf("isGone(%v) = %v, want %v", c.err, got, c.gone)
+		}
 	}
 }

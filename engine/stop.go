@@ -11,6 +11,7 @@ import (
 
 	"github.com/hako-project/hako/engine/specgen"
 	"github.com/hako-project/hako/errdefs"
+	"github.com/hako-project/hako/shim"
 	"github.com/hako-project/hako/trace"
 )
 
@@ -191,9 +192,16 @@ func (e *Engine) runningTask(ref string) (*Container, Task, error) {
 	return c, c.task, nil
 }
 
-// isGone reports an error that only says the process already exited.
+// isGone reports an error that only says the process already exited. That
+// includes the shim's client closed under a kill in flight: the container
+// exited (often of that very signal) and the exit path, which closes the
+// client after the runtime's delete, got there before the kill's answer
+// (seen under load as `rm -f` failing with "shim client is closed" and
+// leaving the container and its name behind). The caller waits for the
+// stopped state either way.
 func isGone(err error) bool {
-	return errors.Is(err, syscall.ESRCH) || errdefs.IsNotFound(err)
+	return errors.Is(err, syscall.ESRCH) || errdefs.IsNotFound(err) ||
+		errors.Is(err, shim.ErrClosed) || errors.Is(err, shim.ErrGone)
 }
 
 func sigNumber(s syscall.Signal) string {
