@@ -26,13 +26,15 @@ var validID = regexp.MustCompile(`^[\w+\-.]+$`)
 
 // Start spawns a shim for cfg and has it create the container through the
 // runtime; it returns once the container is created (its program has not
-// started: attach first, then call Client.Start) or with the runtime's
-// error, which names what it rejected. On error nothing is left: no shim
-// process, no state directory, no container.
+// started: attach first, then call Client.Start; with Config.Run it runs,
+// its output held until Client.Start) or with the runtime's error, which
+// names what it rejected. On error nothing is left: no shim process, no
+// state directory, no container.
 //
-// The shim runs in a session of its own and is not a child of the calling
-// process, so it and the container survive the caller's exit or kill. If
-// ctx ends before Start returns, the shim removes the container again.
+// The shim runs in a session of its own. It is the caller's child, reaped
+// in the background, until the caller exits or is killed; then it is
+// reparented to init, and it and the container live on. If ctx ends
+// before Start returns, the shim removes the container again.
 func Start(ctx context.Context, cfg Config) (_ *Client, err error) {
 	ctx, span := trace.Start(ctx, "shim.Start", "id", cfg.ID)
 	defer func() { span.End(err) }()
