@@ -81,7 +81,12 @@ func waitFor(d time.Duration, cond func() bool) bool {
 }
 
 // ptySession runs bin with args on a pty, types input, waits until the
-// output shows marker, types keys and waits for the CLI to exit.
+// output shows marker, types keys and waits for the CLI to exit. The
+// marker must be something only running input prints (say, the result of
+// shell arithmetic), never a part of input itself: busybox's line editor
+// redraws the typed line with escapes inside it (after its cursor-position
+// query, which this pty never answers), so counting the echo of input is
+// not reliable.
 func (s *suite) ptySession(t *testing.T, bin string, args []string, input, marker, keys string) (int, string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
@@ -100,7 +105,7 @@ func (s *suite) ptySession(t *testing.T, bin string, args []string, input, marke
 	if _, err := f.Write([]byte(input)); err != nil {
 		t.Fatalf("type into %s: %v", bin, err)
 	}
-	if !waitFor(20*time.Second, func() bool { return strings.Count(out.String(), marker) >= 2 }) {
+	if !waitFor(20*time.Second, func() bool { return strings.Contains(out.String(), marker) }) {
 		cmd.Process.Kill()
 		t.Fatalf("%s %v: no %q in output %q", bin, args, marker, out.String())
 	}

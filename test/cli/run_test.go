@@ -175,7 +175,7 @@ func TestDetachKeys(t *testing.T) {
 	n := names{base: "detach"}
 	s.cleanup(t, n.d(), n.h())
 	for _, c := range []struct{ bin, name string }{{s.docker, n.d()}, {s.hako, n.h()}} {
-		code, out := s.ptySession(t, c.bin, []string{"run", "-it", "--name", c.name, testImage, "sh"}, "echo ready\r", "ready", "\x10\x11")
+		code, out := s.ptySession(t, c.bin, []string{"run", "-it", "--name", c.name, testImage, "sh"}, "echo re$((1+1))dy\r", "re2dy", "\x10\x11")
 		if code != 0 {
 			t.Fatalf("%s: detach exit %d, output %q", c.bin, code, out)
 		}
@@ -183,7 +183,7 @@ func TestDetachKeys(t *testing.T) {
 			t.Fatalf("%s: container not running after detach: %q", c.bin, st)
 		}
 		// attach again with other keys, then detach with them.
-		code, out = s.ptySession(t, c.bin, []string{"attach", "--detach-keys", "ctrl-x", c.name}, "echo again\r", "again", "\x18")
+		code, out = s.ptySession(t, c.bin, []string{"attach", "--detach-keys", "ctrl-x", c.name}, "echo ag$((2+1))in\r", "ag3in", "\x18")
 		if code == 0 && c.bin == s.docker {
 			t.Logf("docker attach detach exit 0")
 		}
