@@ -58,8 +58,12 @@ unit:
 
 # Every Go test, integration included (real containers, registries, cgroups:
 # needs root). One package at a time: several touch the host's cgroups.
+# Modules carried with a patch (third_party/README.md); their own tests.
+THIRD_PARTY := third_party/github.com/distribution/reference third_party/github.com/opencontainers/go-digest
+
 gotest: build
 	HAKO_RUNTIME=$(CURDIR)/bin/hako-runtime HAKO_BIN=$(CURDIR)/bin $(GO) test -tags '$(TAGS)' -count=1 -p 1 -timeout 30m ./...
+	for d in $(THIRD_PARTY); do (cd $$d && $(GO) test -count=1 ./...) || exit 1; done
 
 validation: build
 	./test/oci-validation/run.sh $(CURDIR)/bin/hako-runtime

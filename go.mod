@@ -70,3 +70,7 @@ require (
 	k8s.io/klog/v2 v2.140.0 // indirect
 	k8s.io/streaming v0.37.2 // indirect
 )
+
+replace github.com/distribution/reference => ./third_party/github.com/distribution/reference
+
+replace github.com/opencontainers/go-digest => ./third_party/github.com/opencontainers/go-digest
