@@ -25,6 +25,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hako-project/hako/runtime/container"
+	_ "github.com/hako-project/hako/internal/oneproc" // one P: see the package
 	_ "github.com/hako-project/hako/runtime/nsexec" // the container init runs in its constructor
 	"github.com/hako-project/hako/runtime/state"
 	"github.com/hako-project/hako/trace"
@@ -69,10 +70,8 @@ func register(c command) { commands = append(commands, c) }
 
 func main() {
 	// A short-lived process: collecting garbage would cost more than it
-	// frees, and one P keeps the runtime from starting threads it does not
-	// need (bench/runtime: -35% wall on a 2-CPU machine).
+	// frees. (One P comes from internal/oneproc.)
 	debug.SetGCPercent(-1)
-	runtime.GOMAXPROCS(1)
 	os.Exit(run(os.Args[1:]))
 }
 
