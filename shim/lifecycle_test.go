@@ -92,6 +92,35 @@ func TestRunHoldsOutput(t *testing.T) {
 	})
 }
 
+// TestRunHoldTimeout: a Run container whose Client.Start never comes (its
+// client died in between) is not blocked for ever: after the hold timeout
+// (10 s) its output goes to the log and it runs to its end.
+func TestRunHoldTimeout(t *testing.T) {
+	needRoot(t)
+	r := runtimes(t)[0]
+	r.root = t.TempDir()
+	ctx := testCtx(t)
+	logPath := t.TempDir() + "/c-json.log"
+	begin := time.Now()
+	c, _ := startContainer(t, r, []string{"sh", "-c", "echo held; exit 6"}, nil, func(cfg *shim.Config) {
+		cfg.Log = shim.LogConfig{Path: logPath}
+		cfg.Run = true
+	})
+	time.Sleep(time.Second)
+	if l := readJSONLog(t, logPath); len(l) != 0 {
+		t.Fatalf("output logged before the hold timed out: %+v", l)
+	}
+	exit, err := c.Wait(ctx)
+	must(t, err)
+	if d := time.Since(begin); d < 9*time.Second {
+		t.Errorf("the held container ended after %v, before the hold timeout", d)
+	}
+	if l := readJSONLog(t, logPath); exit.Code != 6 || len(l) != 1 || l[0].Log != "held\n" {
+		t.Errorf("exit %+v, log %+v", exit, l)
+	}
+	deleteAndCheck(t, r, c, false)
+}
+
 // TestLifecycle: create, attach before start, start, output to the
 // attached client and the json-file log, exit code, delete.
 func TestLifecycle(t *testing.T) {

@@ -122,6 +122,10 @@ func TestDetachedLifecycle(t *testing.T) {
 	s.compare(t, n, "", []string{"exec", "-d", "{}", "sleep", "1"})
 	s.compare(t, n, "", []string{"exec", "{}"})
 	s.compare(t, n, "", []string{"exec", "nosuchcontainer", "true"})
+	// Without a terminal: the missing container is reported first, then
+	// (for a container that runs) the missing terminal.
+	s.compare(t, n, "", []string{"exec", "-it", "nosuchcontainer", "true"})
+	s.compare(t, n, "", []string{"exec", "-it", "{}", "true"})
 	// exec -it needs a terminal: script(1) gives the CLI one.
 	dt := s.inPty(t, s.docker, "exec -it "+n.d()+" sh -c 'test -t 0 && echo tty; exit 6'")
 	ht := s.inPty(t, s.hako, "exec -it "+n.h()+" sh -c 'test -t 0 && echo tty; exit 6'")
