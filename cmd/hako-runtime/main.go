@@ -24,8 +24,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/hako-project/hako/runtime/container"
 	_ "github.com/hako-project/hako/internal/oneproc" // one P: see the package
+	"github.com/hako-project/hako/runtime/container"
 	_ "github.com/hako-project/hako/runtime/nsexec" // the container init runs in its constructor
 	"github.com/hako-project/hako/runtime/state"
 	"github.com/hako-project/hako/trace"
