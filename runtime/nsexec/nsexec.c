@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -1549,8 +1550,18 @@ __attribute__((constructor)) static void hako_nsexec(void)
 	const char *env = getenv(HAKO_INIT_ENV);
 	uint32_t type, len;
 	char *prog;
-	if (!env || !*env)
-		return; /* an ordinary hako-runtime command: let Go start */
+	if (!env || !*env) {
+		/*
+		 * An ordinary hako-runtime command: let Go start. With cgo,
+		 * Go's threads are pthreads, and glibc gives each thread that
+		 * calls malloc an arena of its own (a 64 MiB reservation,
+		 * trimmed with munmap: TLB shootdowns on every CPU). The C
+		 * side of a runtime command mallocs little (libseccomp), so
+		 * one arena serves.
+		 */
+		mallopt(M_ARENA_MAX, 1);
+		return;
+	}
 	st.sync_fd = atoi(env);
 	/*
 	 * Not dumpable while we set up: a process already in a namespace we
