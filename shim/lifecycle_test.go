@@ -121,6 +121,35 @@ func TestRunHoldTimeout(t *testing.T) {
 	deleteAndCheck(t, r, c, false)
 }
 
+// TestContainerEnv: the container's program gets the environment of its
+// spec (plus HOME), nothing of the runtime's own (the shim gives the
+// runtime GOMAXPROCS=1 and a PATH).
+func TestContainerEnv(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, r rt) {
+		ctx := testCtx(t)
+		c, _ := startContainer(t, r, []string{"/bin/env"}, func(s *specs.Spec) { s.Process.Env = []string{"ONLY=this"} }, nil)
+		var out syncBuffer
+		stream, err := c.Attach(ctx, shim.AttachOptions{Stdout: &out, Stderr: &out})
+		must(t, err)
+		must(t, c.Start(ctx))
+		_, err = c.Wait(ctx)
+		must(t, err)
+		must(t, stream.Wait())
+		// HOME is the runtime's to add when the spec has none (runc's
+		// behaviour, which hako-runtime follows).
+		var got []string
+		for _, kv := range strings.Fields(out.String()) {
+			if !strings.HasPrefix(kv, "HOME=") {
+				got = append(got, kv)
+			}
+		}
+		if len(got) != 1 || got[0] != "ONLY=this" {
+			t.Errorf("container environment %q, want ONLY=this (and HOME)", out.String())
+		}
+		deleteAndCheck(t, r, c, false)
+	})
+}
+
 // TestLifecycle: create, attach before start, start, output to the
 // attached client and the json-file log, exit code, delete.
 func TestLifecycle(t *testing.T) {

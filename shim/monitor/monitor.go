@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -169,15 +170,28 @@ func (m *Monitor) setup() error {
 }
 
 // runtimeEnv is the runtime's environment: what the client gave, plus a
-// PATH if it gave none (runc looks up nothing, hooks may).
+// PATH if it gave none (runc looks up nothing, hooks may) and GOMAXPROCS=1
+// if it gave none. A runtime command is short and waits on its child most
+// of its life; hako-runtime (and runc) are Go programs, and one P from the
+// environment is set before their start, where hako-runtime's own setting
+// (internal/oneproc) stops the world to change it: perf stat -r 100 of
+// `hako-runtime state`, three rounds, 9.9-10.0 ms with the setting, 8.5-9.4
+// with the variable. A C runtime (crun) ignores it. The container's
+// processes get the environment of the spec, not this one.
 func runtimeEnv(extra []string) []string {
 	env := append([]string(nil), extra...)
+	var path, procs bool
 	for _, kv := range env {
-		if len(kv) > 5 && kv[:5] == "PATH=" {
-			return env
-		}
+		path = path || strings.HasPrefix(kv, "PATH=")
+		procs = procs || strings.HasPrefix(kv, "GOMAXPROCS=")
 	}
-	return append(env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	if !path {
+		env = append(env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	}
+	if !procs {
+		env = append(env, "GOMAXPROCS=1")
+	}
+	return env
 }
 
 // serve answers connections until Delete closes the listener.

@@ -54,11 +54,11 @@ func TestReadBundle(t *testing.T) {
 }
 
 func TestRuntimeEnv(t *testing.T) {
-	if env := runtimeEnv([]string{"A=1"}); len(env) != 2 || !strings.HasPrefix(env[1], "PATH=") {
-		t.Errorf("PATH not added: %q", env)
+	if env := runtimeEnv([]string{"A=1"}); len(env) != 3 || !strings.HasPrefix(env[1], "PATH=") || env[2] != "GOMAXPROCS=1" {
+		t.Errorf("PATH and GOMAXPROCS not added: %q", env)
 	}
-	if env := runtimeEnv([]string{"PATH=/x", "B=2"}); len(env) != 2 || env[0] != "PATH=/x" {
-		t.Errorf("given PATH not kept: %q", env)
+	if env := runtimeEnv([]string{"PATH=/x", "B=2", "GOMAXPROCS=4"}); len(env) != 3 || env[0] != "PATH=/x" || env[2] != "GOMAXPROCS=4" {
+		t.Errorf("given PATH or GOMAXPROCS not kept: %q", env)
 	}
 }
 
