@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/hako-project/hako/shim/internal/proto"
+	"github.com/hako-project/hako/shim/runtime"
 )
 
 // Connect returns a client for the shim that runs in stateDir, as hakod
@@ -52,7 +53,7 @@ func Cleanup(ctx context.Context, stateDir string) (*ExitStatus, error) {
 	}
 	args = append(append(args, cfg.RuntimeArgs...), "delete", "--force", cfg.ID)
 	cmd := exec.CommandContext(ctx, cfg.Runtime, args...)
-	cmd.Env = runtimeEnv(cfg.Env)
+	cmd.Env = runtime.Env(cfg.Env)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return exit, fmt.Errorf("%s delete --force %s: %w: %s", filepath.Base(cfg.Runtime), cfg.ID, err, strings.TrimSpace(string(out)))
 	}

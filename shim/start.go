@@ -275,16 +275,6 @@ func shimEnv(env []string) []string {
 
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// runtimeEnv is the runtime's environment, as the shim gives it.
-func runtimeEnv(env []string) []string {
-	for _, kv := range env {
-		if strings.HasPrefix(kv, "PATH=") {
-			return env
-		}
-	}
-	return append(append([]string(nil), env...), defaultPath)
-}
-
 // logTail returns the last lines of the shim's log.
 func logTail(path string) string {
 	b, err := os.ReadFile(path)

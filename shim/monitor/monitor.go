@@ -24,7 +24,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -158,7 +157,7 @@ func (m *Monitor) setup() error {
 		return err
 	}
 	m.rt = &runtime.Runtime{Path: m.cfg.Runtime, Root: m.cfg.RuntimeRoot, Args: m.cfg.RuntimeArgs,
-		Env: runtimeEnv(m.cfg.Env), ID: m.cfg.ID, Dir: m.dir, Spawn: m.reaper.Start, Timeout: runtimeTimeout}
+		Env: runtime.Env(m.cfg.Env), ID: m.cfg.ID, Dir: m.dir, Spawn: m.reaper.Start, Timeout: runtimeTimeout}
 	if err := os.WriteFile(filepath.Join(m.dir, proto.PidFile), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
 		return fmt.Errorf("write shim pid: %w", err)
 	}
@@ -167,31 +166,6 @@ func (m *Monitor) setup() error {
 		return err
 	}
 	return nil
-}
-
-// runtimeEnv is the runtime's environment: what the client gave, plus a
-// PATH if it gave none (runc looks up nothing, hooks may) and GOMAXPROCS=1
-// if it gave none. A runtime command is short and waits on its child most
-// of its life; hako-runtime (and runc) are Go programs, and one P from the
-// environment is set before their start, where hako-runtime's own setting
-// (internal/oneproc) stops the world to change it: perf stat -r 100 of
-// `hako-runtime state`, three rounds, 9.9-10.0 ms with the setting, 8.5-9.4
-// with the variable. A C runtime (crun) ignores it. The container's
-// processes get the environment of the spec, not this one.
-func runtimeEnv(extra []string) []string {
-	env := append([]string(nil), extra...)
-	var path, procs bool
-	for _, kv := range env {
-		path = path || strings.HasPrefix(kv, "PATH=")
-		procs = procs || strings.HasPrefix(kv, "GOMAXPROCS=")
-	}
-	if !path {
-		env = append(env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-	}
-	if !procs {
-		env = append(env, "GOMAXPROCS=1")
-	}
-	return env
 }
 
 // serve answers connections until Delete closes the listener.

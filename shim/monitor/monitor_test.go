@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/hako-project/hako/runtime/cgroups"
@@ -50,15 +49,6 @@ func TestReadBundle(t *testing.T) {
 	}
 	if _, err := readBundle(filepath.Join(dir, "missing")); err == nil {
 		t.Error("missing bundle accepted")
-	}
-}
-
-func TestRuntimeEnv(t *testing.T) {
-	if env := runtimeEnv([]string{"A=1"}); len(env) != 3 || !strings.HasPrefix(env[1], "PATH=") || env[2] != "GOMAXPROCS=1" {
-		t.Errorf("PATH and GOMAXPROCS not added: %q", env)
-	}
-	if env := runtimeEnv([]string{"PATH=/x", "B=2", "GOMAXPROCS=4"}); len(env) != 3 || env[0] != "PATH=/x" || env[2] != "GOMAXPROCS=4" {
-		t.Errorf("given PATH or GOMAXPROCS not kept: %q", env)
 	}
 }
 

@@ -174,3 +174,12 @@ func TestTraceEnv(t *testing.T) {
 		t.Errorf("environment %q lacks %s and the trace file", env, want)
 	}
 }
+
+func TestEnv(t *testing.T) {
+	if env := Env([]string{"A=1"}); len(env) != 3 || !strings.HasPrefix(env[1], "PATH=") || env[2] != "GOMAXPROCS=1" {
+		t.Errorf("PATH and GOMAXPROCS not added: %q", env)
+	}
+	if env := Env([]string{"PATH=/x", "B=2", "GOMAXPROCS=4"}); len(env) != 3 || env[0] != "PATH=/x" || env[2] != "GOMAXPROCS=4" {
+		t.Errorf("given PATH or GOMAXPROCS not kept: %q", env)
+	}
+}
