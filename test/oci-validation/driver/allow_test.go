@@ -12,12 +12,13 @@ linux_cgroups_hugetlb  # host: hugetlb is only on cgroup2 here
 
 hooks # suite: expects "post-start1" where the hooks write "post-start1 called"
 odd # no kind given
+poststart # race: the hook and the process write at once
 `
 	m, err := ParseAllowList(strings.NewReader(in))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(m) != 3 {
+	if len(m) != 4 {
 		t.Fatalf("got %d entries: %+v", len(m), m)
 	}
 	if a := m["linux_cgroups_hugetlb"]; !a.HostLimit() || a.Line != 2 || a.Reason != "host: hugetlb is only on cgroup2 here" {
@@ -25,6 +26,9 @@ odd # no kind given
 	}
 	if a := m["hooks"]; a.HostLimit() || a.Kind() != "suite" {
 		t.Errorf("hooks entry = %+v kind %q", a, a.Kind())
+	}
+	if a := m["poststart"]; !a.Racy() || a.HostLimit() || m["hooks"].Racy() {
+		t.Errorf("poststart entry = %+v, racy %v", a, a.Racy())
 	}
 	if a := m["odd"]; a.HostLimit() || a.Kind() != "" {
 		t.Errorf("odd entry = %+v kind %q", a, a.Kind())
@@ -70,8 +74,8 @@ func TestShippedAllowListIsValid(t *testing.T) {
 		if !set[name] {
 			t.Errorf("line %d: %s is not a runtime-tools validation program", a.Line, name)
 		}
-		if k := a.Kind(); k != "host" && k != "suite" && k != "compat" {
-			t.Errorf("line %d: %s: reason must start with \"host:\", \"suite:\" or \"compat:\", got %q", a.Line, name, a.Reason)
+		if k := a.Kind(); k != "host" && k != "suite" && k != "compat" && k != "race" {
+			t.Errorf("line %d: %s: reason must start with \"host:\", \"suite:\", \"compat:\" or \"race:\", got %q", a.Line, name, a.Reason)
 		}
 	}
 }

@@ -176,7 +176,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if host.CgroupRoots == nil {
 		host.CgroupRoots = CgroupRoots(mounts)
 	}
-	results, err := runAll(ctx, o, progs, host, log, stderr)
+	results, err := runAll(ctx, o, progs, host, allow, log, stderr)
 	if rerr := RemoveTree(scratch); rerr != nil {
 		log.Error("scratch directory left behind", "dir", scratch, "err", rerr)
 		if err == nil {
@@ -199,42 +199,66 @@ type result struct {
 	Program Program
 	Outcome Outcome
 	Verdict Verdict
+	Earlier []Verdict // failed attempts before this one (racy programs only)
 }
 
-func runAll(ctx context.Context, o options, progs []Program, host Host, log *slog.Logger, progress io.Writer) ([]result, error) {
+func runAll(ctx context.Context, o options, progs []Program, host Host, allow map[string]Allowed, log *slog.Logger, progress io.Writer) ([]result, error) {
 	var results []result
 	for _, p := range progs {
-		if ctx.Err() != nil {
-			return results, fmt.Errorf("interrupted before %s: %w", p.Name, ctx.Err())
+		attempts := 1
+		if a, ok := allow[p.Name]; ok && a.Racy() {
+			attempts = RaceAttempts
 		}
-		before, err := host.Snap(ctx)
-		if err != nil {
-			return results, fmt.Errorf("before %s: %w", p.Name, err)
+		var earlier []Verdict
+		for try := 1; ; try++ {
+			r, err := runOne(ctx, o, p, host, log)
+			if err != nil {
+				return results, err
+			}
+			// A leak is never retried away.
+			if r.Verdict.Pass || try == attempts || len(r.Outcome.Leaks) > 0 {
+				r.Earlier = earlier
+				results = append(results, r)
+				break
+			}
+			earlier = append(earlier, r.Verdict)
+			fmt.Fprintf(progress, "[%d/%d] %s; racy, running it again (%d of %d)\n", len(results)+1, len(progs), r.Verdict.Line(p.Name), try+1, attempts)
 		}
-		tmp := filepath.Join(host.Scratch, p.Name)
-		if err := os.Mkdir(tmp, 0o755); err != nil {
-			return results, fmt.Errorf("TMPDIR for %s: %w", p.Name, err)
-		}
-		out := RunProgram(ctx, p, o, tmp)
-		// Reclaim even when interrupted: a half-run program leaves most.
-		leaks, notes, err := host.Reclaim(context.WithoutCancel(ctx), before)
-		out.Leaks, out.Notes = leaks, notes
-		if err != nil {
-			return results, fmt.Errorf("after %s: %w", p.Name, err)
-		}
-		if left, _ := os.ReadDir(tmp); len(left) > 0 {
-			out.Notes = append(out.Notes, fmt.Sprintf("%d bundle(s) left in its TMPDIR by the program itself; removed", len(left)))
-		}
-		if err := RemoveTree(tmp); err != nil {
-			return results, fmt.Errorf("after %s: %w", p.Name, err)
-		}
-		for _, n := range out.Notes {
-			log.Warn(n, "program", p.Name)
-		}
-		results = append(results, result{Program: p, Outcome: out, Verdict: out.Judge()})
 		fmt.Fprintf(progress, "[%d/%d] %s\n", len(results), len(progs), results[len(results)-1].Verdict.Line(p.Name))
 	}
 	return results, nil
+}
+
+// runOne runs one program and reclaims whatever it left on the host.
+func runOne(ctx context.Context, o options, p Program, host Host, log *slog.Logger) (result, error) {
+	if ctx.Err() != nil {
+		return result{}, fmt.Errorf("interrupted before %s: %w", p.Name, ctx.Err())
+	}
+	before, err := host.Snap(ctx)
+	if err != nil {
+		return result{}, fmt.Errorf("before %s: %w", p.Name, err)
+	}
+	tmp := filepath.Join(host.Scratch, p.Name)
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		return result{}, fmt.Errorf("TMPDIR for %s: %w", p.Name, err)
+	}
+	out := RunProgram(ctx, p, o, tmp)
+	// Reclaim even when interrupted: a half-run program leaves most.
+	leaks, notes, err := host.Reclaim(context.WithoutCancel(ctx), before)
+	out.Leaks, out.Notes = leaks, notes
+	if err != nil {
+		return result{}, fmt.Errorf("after %s: %w", p.Name, err)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		out.Notes = append(out.Notes, fmt.Sprintf("%d bundle(s) left in its TMPDIR by the program itself; removed", len(left)))
+	}
+	if err := RemoveTree(tmp); err != nil {
+		return result{}, fmt.Errorf("after %s: %w", p.Name, err)
+	}
+	for _, n := range out.Notes {
+		log.Warn(n, "program", p.Name)
+	}
+	return result{Program: p, Outcome: out, Verdict: out.Judge()}, nil
 }
 
 // RunProgram runs one validation program the way runtime-tools' Makefile
@@ -288,19 +312,26 @@ func report(w io.Writer, o options, results []result, allow map[string]Allowed) 
 		for _, d := range r.Verdict.Details {
 			fmt.Fprintln(w, "    "+d)
 		}
+		for i, e := range r.Earlier {
+			fmt.Fprintf(w, "    attempt %d of %d: %s\n", i+1, len(r.Earlier)+1, e.Line(r.Program.Name))
+			for _, d := range e.Details {
+				fmt.Fprintln(w, "        "+d)
+			}
+		}
+		a, listed := allow[r.Program.Name]
 		if r.Verdict.Pass {
 			passed++
-			if a, ok := allow[r.Program.Name]; ok {
+			if listed && !a.Racy() {
 				stale = append(stale, a.Name)
 			}
 			continue
 		}
 		failed++
-		a, ok := allow[r.Program.Name]
 		switch {
-		case !ok || len(r.Outcome.Leaks) > 0:
+		case !listed || a.Racy() || len(r.Outcome.Leaks) > 0:
 			// A leak is never excused: the runtime must clean up even
-			// when the host keeps it from doing its job.
+			// when the host keeps it from doing its job. A racy program
+			// that failed every attempt is not excused either.
 			unexpected = append(unexpected, r.Program.Name)
 		case a.HostLimit():
 			allowedHost = append(allowedHost, fmt.Sprintf("%s (%s)", a.Name, a.Reason))

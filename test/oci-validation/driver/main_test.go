@@ -126,6 +126,52 @@ func TestRunExitsZeroWhenEveryFailureIsAllowed(t *testing.T) {
 	noScratchLeft(t, tmp)
 }
 
+// A racy program is run again when it fails: it passes if one of
+// RaceAttempts attempts passes, and fails the run if none does.
+func TestRunRetriesRacyPrograms(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	rt, _ := fakeRuntime(t)
+	count := t.TempDir()
+	suite := fakeSuite(t, map[string]string{
+		// Fails on its first attempt only.
+		"flaky": `echo x >> "` + count + `/flaky"
+[ "$(wc -l < "` + count + `/flaky")" -ge 2 ] && { echo "ok 1"; echo "1..1"; exit 0; }
+echo '  ---'; echo '  {"error": "post-start hook ran first"}'; echo '  ...'; echo "1..0"`,
+		"broken": `echo x >> "` + count + `/broken"; echo "not ok 1 - hook order"; echo "1..1"`,
+		// Not listed as racy: one failure is final.
+		"once": `echo x >> "` + count + `/once"; exit 1`,
+	})
+	allow := writeFile(t, t.TempDir(), "kf", "flaky # race: two writers at once\nbroken # race: two writers at once\nonce # suite: fails\n")
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"-runtime", rt, "-suite", suite, "-known-failures", allow, "-cgroup-roots", t.TempDir()}, &out, &errb)
+	o := out.String()
+	t.Log(o, errb.String())
+	if code != 1 {
+		t.Errorf("exit code %d, want 1 (broken fails every attempt)", code)
+	}
+	for _, want := range []string{
+		"PASS flaky", "    attempt 1 of 2: FAIL flaky (0 of 0 subtests failed; error diagnostic)",
+		"FAIL broken (1 of 1 subtests failed)", "    attempt 2 of 3: FAIL broken (1 of 1 subtests failed)",
+		"Failures not covered by the allow-list (1): broken",
+		"1 passed, 2 failed",
+	} {
+		if !strings.Contains(o, want+"\n") {
+			t.Errorf("output lacks line %q", want)
+		}
+	}
+	if strings.Contains(o, "consider removing") {
+		t.Errorf("a racy program that passed is not a stale entry:\n%s", o)
+	}
+	for name, want := range map[string]int{"flaky": 2, "broken": RaceAttempts, "once": 1} {
+		data, _ := os.ReadFile(filepath.Join(count, name))
+		if got := strings.Count(string(data), "x"); got != want {
+			t.Errorf("%s ran %d times, want %d", name, got, want)
+		}
+	}
+	noScratchLeft(t, tmp)
+}
+
 func TestRunRejectsBadInput(t *testing.T) {
 	rt, _ := fakeRuntime(t)
 	suite := fakeSuite(t, map[string]string{"good": `echo "ok 1"; echo "1..1"`})
