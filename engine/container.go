@@ -14,6 +14,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/hako-project/hako/errdefs"
@@ -87,6 +88,9 @@ type Container struct {
 	// or by a copy, export or archive of a stopped container (rootfs.go),
 	// so its overlay upper dir is never mounted twice at once.
 	fsMu sync.Mutex
+	// process is the process of the bundle's spec, the base of execs
+	// (exec.go: bundleProcess); nil until a start or the first exec.
+	process *specs.Process
 }
 
 // Dir is the container's directory under the data root.

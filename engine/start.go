@@ -125,6 +125,7 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), data, 0o600); err != nil {
 		return fmt.Errorf("write bundle: %w", err)
 	}
+	c.setBundleProcess(spec.Process) // spec is not used (or changed) past here
 	netReady, err := e.prepareNetwork(ctx, c) // network.go
 	if err != nil {
 		return err

@@ -2,13 +2,18 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 func TestRunExitCodeAndCleanup(t *testing.T) {
@@ -151,5 +156,50 @@ func TestKillSignalsAndAll(t *testing.T) {
 	r.must("kill", "--all", id, "KILL")
 	r.waitStatus(id, "stopped")
 	r.must("delete", id)
+	r.assertGone(id, b)
+}
+
+// TestRunForwardsSignals: `run` without --detach passes the signals it
+// receives on to the container's process: those it catches before the
+// container exists (USR1, TERM) and those it catches while the container
+// starts (ALRM, XCPU) alike.
+func TestRunForwardsSignals(t *testing.T) {
+	r := newRT(t)
+	b := newBundle(t, "sh", "-c", `for s in USR1 ALRM XCPU; do trap "echo $s >> /log" $s; done
+trap 'echo TERM >> /log; exit 3' TERM
+touch /ready
+while :; do sleep 0.05; done`)
+	b.save()
+	rootfs := filepath.Join(b.dir, "rootfs")
+	id := uniqueID(t)
+	cmd := exec.Command(runtimeBin, "--root", r.root, "run", "--bundle", b.dir, id)
+	var errs strings.Builder
+	cmd.Stderr = &errs
+	must(t, cmd.Start())
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				_ = cmd.Process.Kill()
+				t.Fatalf("timed out waiting for %s (stderr %q)", what, errs.String())
+			}
+		}
+	}
+	waitFor("the container", func() bool { _, err := os.Stat(filepath.Join(rootfs, "ready")); return err == nil })
+	logged := func() string { b, _ := os.ReadFile(filepath.Join(rootfs, "log")); return string(b) }
+	for _, sig := range []syscall.Signal{syscall.SIGUSR1, syscall.SIGALRM, syscall.SIGXCPU} {
+		must(t, cmd.Process.Signal(sig))
+		name := strings.TrimPrefix(unix.SignalName(sig), "SIG")
+		waitFor(name+" in the container", func() bool { return strings.Contains(logged(), name+"\n") })
+	}
+	must(t, cmd.Process.Signal(syscall.SIGTERM))
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+		t.Fatalf("run: %v, want exit status 3 from the container's TERM trap (stderr %q)", err, errs.String())
+	}
+	if got := logged(); got != "USR1\nALRM\nXCPU\nTERM\n" {
+		t.Errorf("the container received %q", got)
+	}
 	r.assertGone(id, b)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
 	"sort"
 	"strconv"
 
@@ -162,10 +161,10 @@ func (c *Container) Exec(ctx context.Context, o ExecOptions) (code int, err erro
 	if !c.State.Alive() {
 		return -1, fmt.Errorf("cannot exec in container %q: its init has exited", c.ID())
 	}
-	sigs := make(chan os.Signal, 64)
+	var sigs *signalCatcher
 	if !o.Detach {
-		signal.Notify(sigs)
-		defer signal.Stop(sigs)
+		sigs = catchSignals()
+		defer sigs.release()
 	}
 	_, xspan := trace.Start(ctx, "runtime.nsexec.seal")
 	self, err := nsexec.SealedSelf()

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -35,10 +34,10 @@ func (r *Runtime) Run(ctx context.Context, o CreateOptions, detach bool) (code i
 		o.console = theirs
 	}
 	// Forward signals from the moment the init exists.
-	sigs := make(chan os.Signal, 64)
+	var sigs *signalCatcher
 	if !detach {
-		signal.Notify(sigs)
-		defer signal.Stop(sigs)
+		sigs = catchSignals()
+		defer sigs.release()
 	}
 	c, proc, err := r.create(ctx, o)
 	if err != nil {
@@ -88,10 +87,11 @@ func (c *Container) terminal() bool {
 
 // waitForward waits for pid, our child, passing on the signals we receive,
 // and returns its exit code the way a shell reports it (128+n for signal n).
-func waitForward(pid int, sigs chan os.Signal, px *ptyProxy) (int, error) {
+func waitForward(pid int, sigs *signalCatcher, px *ptyProxy) (int, error) {
 	if pid <= 0 {
 		return -1, fmt.Errorf("no container process to wait for (pid %d)", pid)
 	}
+	sigs.all()
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
@@ -99,7 +99,7 @@ func waitForward(pid int, sigs chan os.Signal, px *ptyProxy) (int, error) {
 			select {
 			case <-done:
 				return
-			case s := <-sigs:
+			case s := <-sigs.C:
 				sig, ok := s.(unix.Signal)
 				if !ok {
 					continue
