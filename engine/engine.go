@@ -39,6 +39,12 @@ type Config struct {
 	DefaultRuntime string
 	// ShimPath is the hako-shim binary.
 	ShimPath string
+	// GatePath is the hako-runtime binary whose `gate` command, a
+	// createRuntime hook, holds a container's program until its networks
+	// are attached (gate.go); whatever runtime runs the container runs the
+	// hook. Empty: such containers are created, and started by a second
+	// runtime command once their networks are attached.
+	GatePath string
 	// Images is the image store the engine creates containers from.
 	Images *image.Store
 	// Networks gives containers their networks (network.go); nil: every

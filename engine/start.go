@@ -118,6 +118,18 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	if err != nil {
 		return err
 	}
+	// A container that hakod attaches to networks while the runtime
+	// creates it waits for them at a start gate (gate.go).
+	var gate *startGate
+	if e.cfg.GatePath != "" {
+		if req, rerr := e.attachRequest(c.Snapshot()); rerr == nil && req != nil {
+			if gate, err = newStartGate(bundle); err != nil {
+				return err
+			}
+			defer gate.close() // after the runtime's command: the hook has read
+			addGateHook(spec, gate.hook(e.cfg.GatePath))
+		}
+	}
 	data, err := json.Marshal(spec)
 	if err != nil {
 		return err
@@ -125,7 +137,7 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), data, 0o600); err != nil {
 		return fmt.Errorf("write bundle: %w", err)
 	}
-	c.setBundleProcess(spec.Process) // spec is not used (or changed) past here
+	c.setBundleProcess(spec.Process)          // spec is not used (or changed) past here
 	netReady, err := e.prepareNetwork(ctx, c) // network.go
 	if err != nil {
 		return err
@@ -135,14 +147,26 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 			e.abortNetwork(ctx, c, netReady)
 		}
 	}()
+	if gate != nil {
+		if netReady == nil {
+			gate.open(nil)
+		} else {
+			go func() { gate.open(netReady()) }()
+		}
+	}
 	snap := c.Snapshot()
 	tctx, tspan := trace.Start(ctx, "engine.shim.start", "runtime", snap.Runtime)
-	// With no network to set up in the container's namespace, nothing has
-	// to happen between the runtime's create and start: the shim runs both
-	// as one command (shim.Config.Run), one process start less.
-	task, err := e.newTask(tctx, c, bundle, netReady == nil)
+	// When nothing has to happen between the runtime's create and start (no
+	// network to attach, or one the gate waits for), the shim runs both as
+	// one command (shim.Config.Run), one process start less.
+	task, err := e.newTask(tctx, c, bundle, netReady == nil || gate != nil)
 	tspan.End(err)
 	if err != nil {
+		if gate != nil && netReady != nil {
+			if nerr := netReady(); nerr != nil {
+				err = nerr // the cause; the runtime only saw the gate's "no"
+			}
+		}
 		return err
 	}
 	c.mu.Lock()

@@ -3,11 +3,14 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // TestBadInput gives create one broken configuration at a time and checks
@@ -342,5 +345,60 @@ func TestPoststartAfterProgramStarts(t *testing.T) {
 	}
 	if got := order(); got != want {
 		t.Errorf("run: order %q, want %q", got, want)
+	}
+}
+
+// TestGate: `hako-runtime gate FIFO`, the createRuntime hook hakod uses to
+// hold a program until its networks are attached (engine/gate.go), exits 0
+// on the verdict '1' only: on '0', and when the writer goes away without a
+// verdict (hakod died), it exits 1 and says why.
+func TestGate(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		verdict string // "" : close without one
+		code    int
+		msg     string
+	}{
+		{"attached", "1", 0, ""},
+		{"failed", "0", 1, "networks could not be attached"},
+		{"writer gone", "", 1, "closed without a verdict"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fifo := filepath.Join(t.TempDir(), "start-gate")
+			must(t, unix.Mkfifo(fifo, 0o600))
+			w, err := os.OpenFile(fifo, os.O_RDWR, 0)
+			must(t, err)
+			cmd := exec.Command(runtimeBin, "gate", fifo)
+			cmd.Stdin = strings.NewReader(`{"ociVersion":"1.2.0","id":"c","status":"creating","pid":1,"bundle":"/b"}`)
+			var errs strings.Builder
+			cmd.Stderr = &errs
+			must(t, cmd.Start())
+			time.Sleep(50 * time.Millisecond) // usually waiting in read by now
+			if c.verdict != "" {
+				_, err = w.WriteString(c.verdict)
+				must(t, err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			if c.verdict == "" {
+				w.Close()
+			}
+			select {
+			case err = <-done:
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				t.Fatal("gate did not return")
+			}
+			w.Close()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != c.code || !strings.Contains(errs.String(), c.msg) {
+				t.Errorf("exit %d, stderr %q; want exit %d and %q", code, errs.String(), c.code, c.msg)
+			}
+		})
 	}
 }

@@ -218,7 +218,7 @@ func run(ctx context.Context, cfg Config) error {
 	defer nets.Close()
 	eng, err := engine.Open(ctx, engine.Config{
 		DataRoot: cfg.DataRoot, ExecRoot: cfg.ExecRoot, Runtimes: runtimes, DefaultRuntime: cfg.DefaultRuntime,
-		ShimPath: shimPath, Images: store, Networks: nets, Log: log,
+		ShimPath: shimPath, GatePath: gatePath(), Images: store, Networks: nets, Log: log,
 	})
 	if err != nil {
 		return err
@@ -338,6 +338,16 @@ func writePidfile(path string) error {
 		return err
 	}
 	return os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())), 0o644)
+}
+
+// gatePath is hako-runtime beside hakod, for its `gate` hook (engine
+// Config.GatePath), whatever the runtimes are called; "" without it.
+func gatePath() string {
+	p, err := besideSelf("hako-runtime")
+	if err != nil {
+		return ""
+	}
+	return p
 }
 
 // findRuntimes returns the configured runtimes plus the ones hakod knows

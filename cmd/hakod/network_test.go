@@ -528,3 +528,73 @@ func hostAddr() string {
 	}
 	return ""
 }
+
+// TestNetworkAttachFailureHoldsProgram: a container's program never runs
+// when its network cannot be attached. The runtime creates the container
+// while the CNI plugins run, and the start gate (engine/gate.go) holds the
+// program until they are done: here the bridge plugin fails every ADD, so
+// the gate says no, the start fails with the plugin's error, the program
+// has not run, and nothing is left behind. A second daemon that drives
+// runc shows the gate's hook works under another runtime.
+func TestNetworkAttachFailureHoldsProgram(t *testing.T) {
+	needCNI(t)
+	plugins := t.TempDir()
+	for _, p := range []string{"host-local", "portmap", "loopback"} {
+		if err := os.Symlink("/usr/lib/cni/"+p, filepath.Join(plugins, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// ADD fails as a CNI plugin fails; everything else is the real bridge's.
+	script := `#!/bin/sh
+if [ "$CNI_COMMAND" = ADD ]; then
+	cat >/dev/null
+	echo '{"cniVersion":"1.0.0","code":11,"msg":"test plugin refuses ADD","details":"on purpose"}'
+	exit 1
+fi
+exec /usr/lib/cni/bridge
+`
+	if err := os.WriteFile(filepath.Join(plugins, "bridge"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	runtimes := []string{"hako"}
+	if _, err := exec.LookPath("runc"); err == nil {
+		runtimes = append(runtimes, "runc")
+	}
+	for _, rt := range runtimes {
+		t.Run(rt, func(t *testing.T) {
+			d := hakodtest.Start(t, "--cni-plugin-dir", plugins, "--default-runtime", rt)
+			img := d.DefaultImage()
+			br := bridgeOf(t, d, "bridge")
+			mark := t.TempDir()
+			_, errs, code := d.Docker("run", "--rm", "--name", "held", "-v", mark+":/mnt", img, "touch", "/mnt/ran")
+			if code != 125 || !strings.Contains(errs, "test plugin refuses ADD") {
+				t.Errorf("run: exit %d, stderr %q; want 125 and the plugin's error", code, errs)
+			}
+			if _, err := os.Stat(filepath.Join(mark, "ran")); err == nil {
+				t.Error("the program ran although its network was not attached")
+			}
+			// -d: the container stays, not started; a fixed plugin starts it.
+			_, errs, code = d.Docker("run", "-d", "--name", "held2", "-v", mark+":/mnt", img, "touch", "/mnt/ran")
+			if code != 125 || !strings.Contains(errs, "test plugin refuses ADD") {
+				t.Errorf("run -d: exit %d, stderr %q", code, errs)
+			}
+			if st := d.MustDocker("inspect", "-f", "{{.State.Status}} {{.State.Pid}}", "held2"); st != "created 0" {
+				t.Errorf("after the failed start: %q, want \"created 0\"", st)
+			}
+			if _, err := os.Stat(filepath.Join(mark, "ran")); err == nil {
+				t.Error("the program of run -d ran although its network was not attached")
+			}
+			id := d.MustDocker("inspect", "-f", "{{.Id}}", "held2")
+			// The hold was the gate's: its hook is in the spec the runtime got.
+			spec, err := os.ReadFile(filepath.Join(d.DataRoot, "containers", id, "bundle", "config.json"))
+			if err != nil || !strings.Contains(string(spec), `"createRuntime":[{"path":"`) || !strings.Contains(string(spec), `"gate","`) {
+				t.Errorf("no start gate hook in the bundle's spec (%v)", err)
+			}
+			d.MustDocker("rm", "held2")
+			if left, _ := filepath.Glob(filepath.Join(d.Dir, "*", "containers", id, "bundle", "start-gate")); len(left) > 0 {
+				t.Errorf("gate FIFO left: %v", left)
+			}
+			assertNoNetLeftovers(t, d, []string{br}, id)
+		})
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
 )
 
 // inPty runs `BIN ARGS` (a shell command line) under script(1), which
@@ -160,9 +161,10 @@ func followLogs(t *testing.T, s *suite, bin, name, want string) string {
 	return out.String()
 }
 
-// signalRun starts the CLI, waits for ready on its stdout, sends it
-// SIGTERM and returns its result.
-func (s *suite) signalRun(t *testing.T, bin string, args []string, ready string) result {
+// signalRun starts the CLI, waits for ready on its stdout, sends it each
+// of sigs, waiting after each but the last for the container's "got NAME"
+// line (NAME without SIG), and returns its result.
+func (s *suite) signalRun(t *testing.T, bin string, args []string, ready string, sigs ...syscall.Signal) result {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = s.cmdEnv()
@@ -183,7 +185,19 @@ func (s *suite) signalRun(t *testing.T, bin string, args []string, ready string)
 			break
 		}
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
+	for i, sig := range sigs {
+		cmd.Process.Signal(sig)
+		if i == len(sigs)-1 {
+			break
+		}
+		want := "got " + strings.TrimPrefix(unix.SignalName(sig), "SIG")
+		for sc.Scan() {
+			out.WriteString(sc.Text() + "\n")
+			if sc.Text() == want {
+				break
+			}
+		}
+	}
 	rest, _ := io.ReadAll(stdout)
 	out.Write(rest)
 	err = cmd.Wait()

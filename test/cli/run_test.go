@@ -3,6 +3,7 @@ package cli_test
 import (
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -204,14 +205,15 @@ func TestDetachKeys(t *testing.T) {
 	s.compare(t, n, "", []string{"run", "-l", "suite=badkeys", "--detach-keys", "ctrl-", testImage})
 }
 
-// TestSignalProxy: a signal to the CLI reaches the container (no tty).
+// TestSignalProxy: signals to the CLI reach the container (no tty): USR1,
+// which only the proxy catches, then TERM, which the CLI also watches.
 func TestSignalProxy(t *testing.T) {
 	s := need(t)
-	script := "trap 'echo got TERM; exit 9' TERM; echo ready; while true; do sleep 0.1; done"
+	script := "trap 'echo got USR1' USR1; trap 'echo got TERM; exit 9' TERM; echo ready; while true; do sleep 0.1; done"
 	for _, bin := range []string{s.docker, s.hako} {
-		r := s.signalRun(t, bin, []string{"run", "--rm", testImage, "sh", "-c", script}, "ready")
-		if r.code != 9 || !strings.Contains(r.out, "got TERM") {
-			t.Fatalf("%s: SIGTERM not proxied: %s", bin, r)
+		r := s.signalRun(t, bin, []string{"run", "--rm", testImage, "sh", "-c", script}, "ready", syscall.SIGUSR1, syscall.SIGTERM)
+		if r.code != 9 || !strings.Contains(r.out, "got USR1\n") || !strings.Contains(r.out, "got TERM") {
+			t.Fatalf("%s: USR1 and TERM not proxied: %s", bin, r)
 		}
 	}
 }

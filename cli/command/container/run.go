@@ -60,7 +60,10 @@ func runRun(cmd *cobra.Command, cli *command.Cli, opts *runopts.Options, rf runF
 	if err != nil {
 		return startError(cmd, err)
 	}
-	if rf.sigProxy && !cfg.Tty {
+	attached := cfg.AttachStdin || cfg.AttachStdout || cfg.AttachStderr
+	// As docker's CLI, only a run that stays attached proxies signals: one
+	// with -d returns once the container starts.
+	if rf.sigProxy && !cfg.Tty && attached {
 		stop := proxySignals(ctx, cli, id)
 		defer stop()
 	}
@@ -69,7 +72,6 @@ func runRun(cmd *cobra.Command, cli *command.Cli, opts *runopts.Options, rf runF
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 
-	attached := cfg.AttachStdin || cfg.AttachStdout || cfg.AttachStderr
 	var errCh <-chan error
 	if attached {
 		ch, closeFn, err := attach(ctx, cli, id, attachStreams{
