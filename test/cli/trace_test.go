@@ -14,8 +14,8 @@ func TestTrace(t *testing.T) {
 	for _, args := range [][]string{
 		{"--trace", "run", "--rm", testImage, "echo", "traced"},
 		{"run", "--trace", "--rm", testImage, "echo", "traced"},
-		// No network to set up: the shim creates and starts with one
-		// runtime command (shim.Config.Run).
+		// No network to set up: nothing to hold the program at the start
+		// gate (engine/gate.go).
 		{"run", "--trace", "--rm", "--network", "none", testImage, "echo", "traced"},
 	} {
 		r := s.run(s.hako, "", args...)
@@ -35,14 +35,17 @@ func TestTrace(t *testing.T) {
 			t.Errorf("the daemon under test should serve its spans:\n%s", r.err)
 		}
 		if !s.ownDaemon {
-			// hakod's trace reaches down through the shim to the init.
-			verb := "shim.runtime.create"
-			if slices.Contains(args, "none") {
-				verb = "shim.runtime.run"
+			// hakod's trace reaches down through the shim to the init:
+			// one runtime command creates and starts the container, and
+			// on the default bridge the start gate's hook holds the
+			// program until the network is attached ...
+			gate := "runtime.hooks.run  hook=hooks.createRuntime[0]"
+			if slices.Contains(args, "none") != !strings.Contains(r.err, gate) {
+				t.Errorf("%v: the start gate's hook (%q) should run exactly when there is a network to attach:\n%s", args, gate, r.err)
 			}
 			// ... and on past the exit: the runtime's delete and the
 			// removal that --rm asked for.
-			for _, want := range []string{"engine.start", "shim.Start", verb, "runtime.namespaces", "runtime.rootfs.pivot_root", "runtime.init.execve",
+			for _, want := range []string{"engine.start", "shim.Start", "shim.runtime.run", "runtime.namespaces", "runtime.rootfs.pivot_root", "runtime.init.execve",
 				"engine.exited", "engine.task.delete", "runtime.delete", "engine.remove.cleanup"} {
 				if !strings.Contains(r.err, want) {
 					t.Errorf("%v: hakod's trace lacks %q:\n%s", args, want, r.err)
