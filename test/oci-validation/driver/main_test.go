@@ -42,6 +42,17 @@ func writeFile(t *testing.T, dir, name, body string) string {
 	return p
 }
 
+// requireLines fails the test for each of lines that is not a whole line
+// of out.
+func requireLines(t *testing.T, out string, lines ...string) {
+	t.Helper()
+	for _, want := range lines {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("output lacks line %q", want)
+		}
+	}
+}
+
 // noScratchLeft checks that the driver removed its scratch directory.
 func noScratchLeft(t *testing.T, tmp string) {
 	t.Helper()
@@ -80,7 +91,7 @@ mkdir "$TMPDIR/ocitest123"; echo "1..0"`,
 	if last := lines[len(lines)-1]; last != "2 passed, 4 failed" {
 		t.Errorf("last line %q, want \"2 passed, 4 failed\"", last)
 	}
-	for _, want := range []string{
+	requireLines(t, o,
 		"PASS good", "PASS env",
 		"FAIL bad (1 of 1 subtests failed)", "    not ok 1 - kernel memory is set", "        # expect: 1, actual: 2",
 		"FAIL host (0 of 0 subtests failed; exit status 1)", "    stderr: failed to create the container",
@@ -91,11 +102,7 @@ mkdir "$TMPDIR/ocitest123"; echo "1..0"`,
 		"Allowed failures for other known reasons (1):", "    hang (suite: hangs)",
 		"Listed as known failures but passed (consider removing): good",
 		"Failures not covered by the allow-list (2): bad leaky",
-	} {
-		if !strings.Contains(o, want+"\n") {
-			t.Errorf("output lacks line %q", want)
-		}
-	}
+	)
 	if ents, _ := os.ReadDir(state); len(ents) != 0 {
 		t.Errorf("containers left in the fake runtime's root: %v", ents)
 	}
@@ -150,16 +157,12 @@ echo '  ---'; echo '  {"error": "post-start hook ran first"}'; echo '  ...'; ech
 	if code != 1 {
 		t.Errorf("exit code %d, want 1 (broken fails every attempt)", code)
 	}
-	for _, want := range []string{
+	requireLines(t, o,
 		"PASS flaky", "    attempt 1 of 2: FAIL flaky (0 of 0 subtests failed; error diagnostic)",
 		"FAIL broken (1 of 1 subtests failed)", "    attempt 2 of 3: FAIL broken (1 of 1 subtests failed)",
 		"Failures not covered by the allow-list (1): broken",
 		"1 passed, 2 failed",
-	} {
-		if !strings.Contains(o, want+"\n") {
-			t.Errorf("output lacks line %q", want)
-		}
-	}
+	)
 	if strings.Contains(o, "consider removing") {
 		t.Errorf("a racy program that passed is not a stale entry:\n%s", o)
 	}
