@@ -277,11 +277,11 @@ func setNamespacePath(s *specs.Spec, t specs.LinuxNamespaceType, path string) {
 // process exists), and the CNI plugins run in the background while the
 // shim and the runtime create the container in that namespace. The
 // returned ready waits for them, and must be called before the program
-// starts; it may be called again.
-func (e *Engine) prepareNetwork(ctx context.Context, c *Container) (ready func() error, err error) {
-	req, err := e.attachRequest(c.Snapshot())
-	if err != nil || req == nil {
-		return nil, err // nothing to wait for
+// starts; it may be called again. req is the container's attachRequest;
+// nil: nothing to attach, nothing to wait for.
+func (e *Engine) prepareNetwork(ctx context.Context, req *network.AttachRequest) (ready func() error, err error) {
+	if req == nil {
+		return nil, nil
 	}
 	ctx, span := trace.Start(ctx, "engine.network.attach")
 	p, err := e.cfg.Networks.Prepare(ctx, *req)

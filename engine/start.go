@@ -118,17 +118,19 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	if err != nil {
 		return err
 	}
+	attach, err := e.attachRequest(c.Snapshot()) // network.go; nil: none
+	if err != nil {
+		return err
+	}
 	// A container that hakod attaches to networks while the runtime
 	// creates it waits for them at a start gate (gate.go).
 	var gate *startGate
-	if e.cfg.GatePath != "" {
-		if req, rerr := e.attachRequest(c.Snapshot()); rerr == nil && req != nil {
-			if gate, err = newStartGate(bundle); err != nil {
-				return err
-			}
-			defer gate.close() // after the runtime's command: the hook has read
-			addGateHook(spec, gate.hook(e.cfg.GatePath))
+	if e.cfg.GatePath != "" && attach != nil {
+		if gate, err = newStartGate(bundle); err != nil {
+			return err
 		}
+		defer gate.close() // after the runtime's command: the hook has read
+		addGateHook(spec, gate.hook(e.cfg.GatePath))
 	}
 	data, err := json.Marshal(spec)
 	if err != nil {
@@ -137,8 +139,8 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), data, 0o600); err != nil {
 		return fmt.Errorf("write bundle: %w", err)
 	}
-	c.setBundleProcess(spec.Process)          // spec is not used (or changed) past here
-	netReady, err := e.prepareNetwork(ctx, c) // network.go
+	c.setBundleProcess(spec.Process)               // spec is not used (or changed) past here
+	netReady, err := e.prepareNetwork(ctx, attach) // network.go
 	if err != nil {
 		return err
 	}
