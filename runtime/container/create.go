@@ -239,6 +239,11 @@ func (r *Runtime) create(ctx context.Context, o CreateOptions) (c *Container, pr
 	if err := d.Save(st); err != nil {
 		return c, proc, err
 	}
+	if plan, ok := deletePlan(st, s, r.Systemd); ok {
+		if err := os.WriteFile(d.Path(state.DeletePlanFile), plan, 0o600); err != nil {
+			return c, proc, fmt.Errorf("write delete plan: %w", err)
+		}
+	}
 	if o.PidFile != "" {
 		if err := writePidFile(o.PidFile, proc.Pid); err != nil {
 			return c, proc, err

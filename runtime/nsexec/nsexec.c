@@ -52,6 +52,7 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 
+#include "cside.h"
 #include "proto.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -114,14 +115,14 @@ static struct {
 	int64_t span_start[MAX_SPAN_DEPTH];
 } st = {.sync_fd = -1, .fifo_fd = -1, .console_fd = -1, .log_fd = -1, .trace_fd = -1, .rootfd = AT_FDCWD};
 
-static int64_t now_ns(void)
+int64_t hako_now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static ssize_t write_all(int fd, const void *buf, size_t n)
+ssize_t hako_write_all(int fd, const void *buf, size_t n)
 {
 	const char *p = buf;
 	size_t done = 0;
@@ -184,7 +185,7 @@ static int send_msg(uint32_t type, const void *payload, uint32_t len)
 	return 0;
 }
 
-static void json_escape(char *out, size_t cap, const char *in)
+void hako_json_escape(char *out, size_t cap, const char *in)
 {
 	size_t o = 0;
 	for (; *in && o + 7 < cap; in++) {
@@ -212,21 +213,21 @@ static void log_line(const char *msg)
 		return;
 	gmtime_r(&t, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	json_escape(esc, sizeof(esc), msg);
+	hako_json_escape(esc, sizeof(esc), msg);
 	if (st.log_json)
 		n = snprintf(buf, sizeof(buf), "{\"level\":\"error\",\"msg\":\"%s\",\"time\":\"%s\"}\n", esc, ts);
 	else
 		n = snprintf(buf, sizeof(buf), "time=\"%s\" level=error msg=\"%s\"\n", ts, esc);
 	if (n > 0)
-		write_all(st.log_fd, buf, n < (int)sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+		hako_write_all(st.log_fd, buf, n < (int)sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
-static void span_id(char out[17])
+void hako_span_id(char out[17])
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char b[8];
 	if (getrandom(b, sizeof(b), GRND_NONBLOCK) != sizeof(b)) {
-		uint64_t v = (uint64_t)now_ns() ^ ((uint64_t)getpid() << 32);
+		uint64_t v = (uint64_t)hako_now_ns() ^ ((uint64_t)getpid() << 32);
 		memcpy(b, &v, 8);
 	}
 	b[0] |= 1;
@@ -255,13 +256,13 @@ static void emit_span(const char *name, const char *id, const char *parent, int6
 	if (attrs && attrs[0] == '{' && n < (int)sizeof(buf))
 		n += snprintf(buf + n, sizeof(buf) - n, ",\"attrs\":%s", attrs);
 	if (err && n < (int)sizeof(buf)) {
-		json_escape(eerr, sizeof(eerr), err);
+		hako_json_escape(eerr, sizeof(eerr), err);
 		n += snprintf(buf + n, sizeof(buf) - n, ",\"error\":\"%s\"", eerr);
 	}
 	if (n < (int)sizeof(buf) - 2) {
 		buf[n++] = '}';
 		buf[n++] = '\n';
-		write_all(st.trace_fd, buf, n);
+		hako_write_all(st.trace_fd, buf, n);
 	}
 }
 
@@ -293,8 +294,8 @@ static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt,
 			 st.field && *st.field ? ": " : "", what);
 	if (cur_span_name) {
 		char id[17];
-		span_id(id);
-		emit_span(cur_span_name, id, parent_span(), cur_span_start, now_ns(), cur_span_attrs, msg);
+		hako_span_id(id);
+		emit_span(cur_span_name, id, parent_span(), cur_span_start, hako_now_ns(), cur_span_attrs, msg);
 	}
 	if (send_msg(HAKO_MSG_ERROR, msg, strlen(msg)) < 0) {
 		log_line(msg);
@@ -743,7 +744,7 @@ static void op_write(struct rd *r)
 			return;
 		die("open %s", path);
 	}
-	if (write_all(fd, data, strlen(data)) < 0) {
+	if (hako_write_all(fd, data, strlen(data)) < 0) {
 		/*
 		 * Flag 2 marks oom_score_adj: the kernel refuses to go below
 		 * oom_score_adj_min (the lowest value written with
@@ -784,7 +785,7 @@ static void op_hook(struct rd *r)
 	close(in[0]);
 	close(out[1]);
 	if (st.state)
-		write_all(in[1], st.state, st.state_len);
+		hako_write_all(in[1], st.state, st.state_len);
 	close(in[1]);
 	pidfd = syscall(SYS_pidfd_open, pid, 0);
 	if (timeout && pidfd >= 0) {
@@ -1125,7 +1126,7 @@ static void op_wait_start(void)
 		while (fd < 0 && errno == EINTR);
 		if (fd < 0)
 			die("open exec fifo");
-		if (write_all(fd, "0", 1) < 0)
+		if (hako_write_all(fd, "0", 1) < 0)
 			die("write exec fifo");
 		/*
 		 * fd stays open (O_CLOEXEC) until our execve: `start` reads
@@ -1163,8 +1164,8 @@ static void op_exec(struct rd *r)
 	char **env = rd_list(r);
 	sigset_t none;
 	char id[17];
-	int64_t t = now_ns();
-	span_id(id);
+	int64_t t = hako_now_ns();
+	hako_span_id(id);
 	emit_span("runtime.init.execve", id, parent_span(), t, t, NULL, NULL);
 	while (st.depth > 0) {
 		st.depth--;
@@ -1208,7 +1209,7 @@ static void op_fork(struct rd *r)
 			pid = child;
 			if (send_msg(HAKO_MSG_PID, &pid, sizeof(pid)) < 0)
 				_exit(1);
-			write_all(gate[1], "g", 1);
+			hako_write_all(gate[1], "g", 1);
 			_exit(0);
 		}
 		close(gate[1]);
@@ -1509,10 +1510,10 @@ static void run_program(char *p, uint32_t len)
 		attrs = rd_str(&r);
 		if (code == HAKO_OP_SPAN_BEGIN) {
 			if (st.depth < MAX_SPAN_DEPTH) {
-				span_id(st.span_id[st.depth]);
+				hako_span_id(st.span_id[st.depth]);
 				st.span_name[st.depth] = name;
 				st.span_attrs[st.depth] = attrs;
-				st.span_start[st.depth] = now_ns();
+				st.span_start[st.depth] = hako_now_ns();
 				st.depth++;
 			}
 			continue;
@@ -1522,12 +1523,12 @@ static void run_program(char *p, uint32_t len)
 				st.depth--;
 				emit_span(st.span_name[st.depth], st.span_id[st.depth],
 					  st.depth > 0 ? st.span_id[st.depth - 1] : st.root_parent,
-					  st.span_start[st.depth], now_ns(), st.span_attrs[st.depth], NULL);
+					  st.span_start[st.depth], hako_now_ns(), st.span_attrs[st.depth], NULL);
 			}
 			continue;
 		}
 		if (st.trace_fd >= 0 && *name) {
-			start = now_ns();
+			start = hako_now_ns();
 			cur_span_name = name;
 			cur_span_attrs = attrs;
 			cur_span_start = start;
@@ -1535,8 +1536,8 @@ static void run_program(char *p, uint32_t len)
 		run_op(code, &r);
 		if (st.trace_fd >= 0 && *name) {
 			char id[17];
-			span_id(id);
-			emit_span(name, id, parent_span(), start, now_ns(), attrs, NULL);
+			hako_span_id(id);
+			emit_span(name, id, parent_span(), start, hako_now_ns(), attrs, NULL);
 			cur_span_name = NULL;
 		}
 	}
@@ -1589,6 +1590,8 @@ __attribute__((constructor)) static void hako_nsexec(int argc, char **argv, char
 	if ((!env || !*env) && argc == 3 && strcmp(argv[1], "gate") == 0)
 		gate(argv[2]);
 	if (!env || !*env) {
+		/* delete of a stopped container: done here, or left to Go (delete.c). */
+		hako_fast_delete(argc, argv);
 		/*
 		 * An ordinary hako-runtime command: let Go start. With cgo,
 		 * Go's threads are pthreads, and glibc gives each thread that

@@ -31,6 +31,9 @@ const (
 	File       = "state.json"
 	ConfigFile = "config.json"
 	FifoFile   = "exec.fifo"
+	// DeletePlanFile is what delete does once the init has exited, for
+	// the runtime's C side (runtime/container/deleteplan.go).
+	DeletePlanFile = "delete.plan"
 )
 
 // ErrNotExist is returned for an unknown container ID.

@@ -1,0 +1,28 @@
+/*
+ * Helpers the C side of hako-runtime shares between its files: nsexec.c (the
+ * container init, `gate`) and delete.c (`delete` of a stopped container).
+ * Everything here runs before the Go runtime starts.
+ */
+#ifndef HAKO_NSEXEC_CSIDE_H
+#define HAKO_NSEXEC_CSIDE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* hako_now_ns is the wall clock in Unix nanoseconds, as trace spans record it. */
+int64_t hako_now_ns(void);
+/* hako_write_all writes all of buf, retrying on EINTR; -1 on error. */
+ssize_t hako_write_all(int fd, const void *buf, size_t n);
+/* hako_json_escape copies in into out (cap bytes) as the inside of a JSON string. */
+void hako_json_escape(char *out, size_t cap, const char *in);
+/* hako_span_id makes a random 16-hex-digit span ID. */
+void hako_span_id(char out[17]);
+/*
+ * hako_fast_delete serves `hako-runtime delete` of a stopped container with a
+ * delete plan and exits; it returns, having changed nothing Go would miss,
+ * whenever Go must do the delete instead.
+ */
+void hako_fast_delete(int argc, char **argv);
+
+#endif
