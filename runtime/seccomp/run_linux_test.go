@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -504,7 +505,10 @@ func TestRunNotify(t *testing.T) {
 				return
 			}
 			name, _ := req.Data.Syscall.GetName()
-			res.reqs = append(res.reqs, fmt.Sprintf("%s from %d", name, req.Pid))
+			// req.Pid is the calling thread: the Go child may make
+			// the call from any of its threads. Its process is the
+			// thread group, read while the thread waits for us.
+			res.reqs = append(res.reqs, fmt.Sprintf("%s from %d", name, threadGroup(req.Pid)))
 			resp := &libseccomp.ScmpNotifResp{ID: req.ID, Val: 4242}
 			if name == "getpgid" {
 				resp = &libseccomp.ScmpNotifResp{ID: req.ID, Error: int32(unix.EXDEV)}
@@ -607,4 +611,21 @@ func TestRunDockerDefault(t *testing.T) {
 			t.Errorf("statmount (unknown to libseccomp): %v, want ENOSYS", r[9].Errno)
 		}
 	}
+}
+
+// threadGroup is the process (thread group) of thread tid, or tid itself
+// when /proc says nothing.
+func threadGroup(tid uint32) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tid))
+	if err != nil {
+		return int(tid)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Tgid:"); ok {
+			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+				return n
+			}
+		}
+	}
+	return int(tid)
 }
