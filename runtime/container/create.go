@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -22,6 +23,7 @@ import (
 	"github.com/hako-project/hako/runtime/nsexec"
 	"github.com/hako-project/hako/runtime/process"
 	"github.com/hako-project/hako/runtime/rootfs"
+	"github.com/hako-project/hako/runtime/seccomp"
 	"github.com/hako-project/hako/runtime/state"
 	"github.com/hako-project/hako/trace"
 )
@@ -154,6 +156,13 @@ func (r *Runtime) create(ctx context.Context, o CreateOptions) (c *Container, pr
 	sspan.End(err)
 	if err != nil {
 		return c, nil, err
+	}
+	if scProg != nil {
+		// For exec (execSeccomp). Without it, exec compiles the profile
+		// again from the saved spec: nothing is lost but time.
+		if err := seccomp.Keep(d.Path(state.SeccompFile), scProg); err != nil {
+			slog.Debug("keep the seccomp filter for exec", "id", o.ID, "err", err)
+		}
 	}
 	prog, err := r.initProgram(s, nsp, o, cg, bundleDir, sc)
 	if err != nil {
@@ -328,7 +337,7 @@ func (r *Runtime) initProgram(s *specs.Spec, nsp nsPlan, o CreateOptions, cg cgr
 	}
 	err = process.Plan(p, s.Process, process.Options{
 		Rootfs:          s.Root.Path,
-		SetgroupsDenied: setgroupsDenied(s, nsp.newUser),
+		SetgroupsDenied: setgroupsDenied(s.Linux.GIDMappings, nsp.newUser),
 		Caps:            limits,
 		Seccomp:         sc,
 		PreserveFDs:     o.PreserveFDs,

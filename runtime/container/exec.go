@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"sort"
@@ -55,9 +56,14 @@ func (c *Container) Exec(ctx context.Context, o ExecOptions) (code int, err erro
 	if err := bundle.ValidateProcess(proc, "process"); err != nil {
 		return -1, err
 	}
-	cfg, err := c.Config()
+	cfg, err := c.dir.LoadExecConfig()
 	if err != nil {
 		return -1, err
+	}
+	var linux specs.Linux // what of the saved linux section exec uses
+	var profile json.RawMessage
+	if cfg.Linux != nil {
+		linux.MountLabel, linux.GIDMappings, profile = cfg.Linux.MountLabel, cfg.Linux.GIDMappings, cfg.Linux.Seccomp
 	}
 	cg, err := c.cgroup()
 	if err != nil {
@@ -98,19 +104,19 @@ func (c *Container) Exec(ctx context.Context, o ExecOptions) (code int, err erro
 		return -1, err
 	}
 	_, sspan := trace.Start(ctx, "runtime.seccomp.compile")
-	sc, scProg, err := compileSeccomp(cfg, c.rt.Root)
+	sc, scProg, err := c.execSeccomp(profile)
 	sspan.End(err)
 	if err != nil {
 		return -1, err
 	}
 	// The exec'd process gets its own LSM labels, or the container's.
-	lsmPlan, err := lsm.Prepare(proc, cfg.Linux)
+	lsmPlan, err := lsm.Prepare(proc, &linux)
 	if err != nil {
 		return -1, err
 	}
 	err = process.Plan(p, proc, process.Options{
 		Rootfs:          fmt.Sprintf("/proc/%d/root", c.State.InitPid),
-		SetgroupsDenied: setgroupsDenied(cfg, userns),
+		SetgroupsDenied: setgroupsDenied(linux.GIDMappings, userns),
 		Caps:            limits,
 		Seccomp:         sc,
 		PreserveFDs:     o.PreserveFDs,

@@ -216,6 +216,6 @@ func helperMap(helper string, pid int, m []specs.LinuxIDMapping, field string) e
 
 // setgroupsDenied tells whether the container's user namespace had
 // setgroups denied when its maps were written (see writeIDMapsRootless).
-func setgroupsDenied(s *specs.Spec, userns bool) bool {
-	return userns && os.Geteuid() != 0 && ownOnly(s.Linux.GIDMappings, os.Getegid())
+func setgroupsDenied(gidMappings []specs.LinuxIDMapping, userns bool) bool {
+	return userns && os.Geteuid() != 0 && ownOnly(gidMappings, os.Getegid())
 }

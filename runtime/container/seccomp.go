@@ -1,6 +1,7 @@
 package container
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,7 +24,28 @@ func compileSeccomp(s *specs.Spec, root string) (*process.Seccomp, *seccomp.Prog
 	if err != nil {
 		return nil, nil, err
 	}
-	return &process.Seccomp{Flags: uint64(prog.Flags), Filter: prog.Bytes(), Notify: prog.Notify()}, prog, nil
+	return seccompOf(prog), prog, nil
+}
+
+func seccompOf(prog *seccomp.Program) *process.Seccomp {
+	return &process.Seccomp{Flags: uint64(prog.Flags), Filter: prog.Bytes(), Notify: prog.Notify()}
+}
+
+// execSeccomp is the filter an exec'd process gets: the container's own,
+// as create kept it (state.SeccompFile), or, for a container created by an
+// older runtime, compiled from the saved profile.
+func (c *Container) execSeccomp(profile json.RawMessage) (*process.Seccomp, *seccomp.Program, error) {
+	if len(profile) == 0 || string(profile) == "null" {
+		return nil, nil, nil
+	}
+	if prog, err := seccomp.LoadKept(c.dir.Path(state.SeccompFile)); err == nil {
+		return seccompOf(prog), prog, nil
+	}
+	var s specs.LinuxSeccomp
+	if err := json.Unmarshal(profile, &s); err != nil {
+		return nil, nil, fmt.Errorf("saved config of %q: linux.seccomp: %w", c.ID(), err)
+	}
+	return compileSeccomp(&specs.Spec{Linux: &specs.Linux{Seccomp: &s}}, c.rt.Root)
 }
 
 // listenerHandoff passes the init's seccomp listener to the agent at

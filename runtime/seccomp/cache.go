@@ -101,21 +101,10 @@ func decodeCached(b []byte) (*Program, bool) {
 // trims the directory to the newest cacheKeep entries. Failures only cost
 // the next create a compile.
 func storeCached(dir, path string, p *Program) {
-	b, err := json.Marshal(cached{Filter: p.Bytes(), StubLen: p.StubLen, Flags: p.Flags,
-		ListenerPath: p.ListenerPath, ListenerMetadata: p.ListenerMetadata, Skipped: p.Skipped})
-	if err != nil {
-		return
-	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return
 	}
-	tmp := path + ".tmp" + strconv.Itoa(os.Getpid())
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		os.Remove(tmp)
-		return
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if Keep(path, p) != nil {
 		return
 	}
 	ents, err := os.ReadDir(dir)
@@ -136,4 +125,40 @@ func storeCached(dir, path string, p *Program) {
 	for _, f := range files[min(cacheKeep, len(files)):] {
 		os.Remove(filepath.Join(dir, f.name))
 	}
+}
+
+// Keep writes p to path in the cache's format, atomically. The runtime keeps
+// the filter a container's processes run under in the container's state
+// directory: exec loads it with LoadKept instead of decoding, hashing and
+// looking up the profile again, and gets the very filter the container's
+// init got, even after the runtime binary changed.
+func Keep(path string, p *Program) error {
+	b, err := json.Marshal(cached{Filter: p.Bytes(), StubLen: p.StubLen, Flags: p.Flags,
+		ListenerPath: p.ListenerPath, ListenerMetadata: p.ListenerMetadata, Skipped: p.Skipped})
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp" + strconv.Itoa(os.Getpid())
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// LoadKept reads a program Keep wrote.
+func LoadKept(path string) (*Program, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	p, ok := decodeCached(b)
+	if !ok {
+		return nil, fmt.Errorf("seccomp filter %s: not a kept filter", path)
+	}
+	return p, nil
 }
