@@ -59,7 +59,7 @@ unit:
 # Every Go test, integration included (real containers, registries, cgroups:
 # needs root). One package at a time: several touch the host's cgroups.
 # Modules carried with a patch (third_party/README.md); their own tests.
-THIRD_PARTY := third_party/github.com/distribution/reference third_party/github.com/opencontainers/go-digest
+THIRD_PARTY := third_party/github.com/distribution/reference third_party/github.com/opencontainers/go-digest third_party/github.com/seccomp/libseccomp-golang
 
 gotest: build
 	HAKO_RUNTIME=$(CURDIR)/bin/hako-runtime HAKO_BIN=$(CURDIR)/bin $(GO) test -tags '$(TAGS)' -count=1 -p 1 -timeout 30m ./...

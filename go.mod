@@ -74,3 +74,5 @@ require (
 replace github.com/distribution/reference => ./third_party/github.com/distribution/reference
 
 replace github.com/opencontainers/go-digest => ./third_party/github.com/opencontainers/go-digest
+
+replace github.com/seccomp/libseccomp-golang => ./third_party/github.com/seccomp/libseccomp-golang
