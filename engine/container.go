@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -80,6 +81,9 @@ type Container struct {
 	changed chan struct{}    // closed and replaced on every state change
 	monitor chan struct{}    // closed when the monitor ends
 	attach  []*pendingAttach // attaches waiting for the start
+	// removing is set (under mu) by the removal under way, from before it
+	// kills the program; another removal gives way (errAlreadyRemoving).
+	removing bool
 	// startTrace is the traceparent of the traced start (engine.start) of
 	// the running program, "" if it was not traced: its exit, delete and
 	// --rm removal are recorded in the same trace (see exitContext).
@@ -91,6 +95,13 @@ type Container struct {
 	// process is the process of the bundle's spec, the base of execs
 	// (exec.go: bundleProcess); nil until a start or the first exec.
 	process *specs.Process
+	// saveMu makes the container's saves (e.save) one at a time, each
+	// writing the record as it is when its turn comes, so the last save
+	// holds the latest state whatever order they were asked in; gone
+	// (under saveMu) is set once the record has been deleted, after which
+	// a late save (a health check's, a start's) must not write it back.
+	saveMu sync.Mutex
+	gone   bool
 }
 
 // Dir is the container's directory under the data root.
@@ -129,6 +140,11 @@ func isAlnum(c byte) bool {
 
 // save persists the container's configuration and state.
 func (e *Engine) save(c *Container) error {
+	c.saveMu.Lock()
+	defer c.saveMu.Unlock()
+	if c.gone {
+		return nil
+	}
 	c.mu.Lock()
 	b, err := json.Marshal(c.Record)
 	c.mu.Unlock()
@@ -304,6 +320,25 @@ func (e *Engine) load(ctx context.Context) error {
 	e.reconcileNetworks(ctx) // network.go: before restore, which may start containers again
 	for _, c := range all {
 		e.restore(ctx, c)
+	}
+	// As dockerd does: a --rm container that is not running after the
+	// restart (it ended, or was never started, while no hakod could remove
+	// it) is removed now, with its anonymous volumes. One whose exit the
+	// shim kept has already been removed by restore.
+	for _, c := range all {
+		c.mu.Lock()
+		autoRemove := c.HostConfig != nil && c.HostConfig.AutoRemove
+		switch c.State.Status {
+		case container.StateRunning, container.StatePaused, container.StateRestarting, container.StateRemoving, "removed":
+			autoRemove = false
+		}
+		c.mu.Unlock()
+		if !autoRemove {
+			continue
+		}
+		if err := e.remove(withVolumeRemoval(ctx), c, false); err != nil && !errors.Is(err, errAlreadyRemoving) {
+			e.log.Warn("remove --rm container after the restart", "id", c.ID, "err", err)
+		}
 	}
 	return nil
 }

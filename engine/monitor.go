@@ -108,7 +108,12 @@ func (e *Engine) exited(ctx context.Context, c *Container, task Task, st ExitSta
 	autoRemove := c.HostConfig.AutoRemove && !restart
 	c.notifyLocked()
 	c.mu.Unlock()
-	_ = e.save(c)
+	if !autoRemove {
+		// A --rm container's record is deleted just below; should hakod
+		// die first, the next one finds the shim gone and removes the
+		// container then (load).
+		_ = e.save(c)
+	}
 	span.End(nil)
 	if st.OOMKilled {
 		e.events.emitContainer(c, "oom", nil)

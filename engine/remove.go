@@ -34,12 +34,13 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) (err error)
 	return err
 }
 
-func (e *Engine) remove(ctx context.Context, c *Container, force bool) error {
+func (e *Engine) remove(ctx context.Context, c *Container, force bool) (err error) {
 	c.mu.Lock()
-	switch c.State.Status {
-	case container.StateRemoving:
+	if c.removing || c.State.Status == container.StateRemoving {
 		c.mu.Unlock()
 		return errAlreadyRemoving
+	}
+	switch c.State.Status {
 	case container.StateRunning, container.StatePaused, container.StateRestarting:
 		if !force {
 			st := c.State.Status
@@ -50,9 +51,20 @@ func (e *Engine) remove(ctx context.Context, c *Container, force bool) error {
 			return errdefs.Conflictf("cannot remove container %q: container is running: stop the container before removing or force remove", "/"+c.Name)
 		}
 	}
+	// Claimed before the kill, as dockerd does: the --rm removal the
+	// program's exit sets off then finds it claimed and leaves it to us
+	// (`rm -f` of a running --rm container).
+	c.removing = true
 	c.State.ManuallyStopped = true
 	task := c.task
 	c.mu.Unlock()
+	defer func() {
+		if err != nil {
+			c.mu.Lock()
+			c.removing = false
+			c.mu.Unlock()
+		}
+	}()
 	if task != nil {
 		if err := task.Kill(ctx, syscall.SIGKILL, true); err != nil && !isGone(err) {
 			return fmt.Errorf("kill container %s: %w", c.ID, err)
@@ -63,10 +75,6 @@ func (e *Engine) remove(ctx context.Context, c *Container, force bool) error {
 		}
 	}
 	c.mu.Lock()
-	if c.State.Status == container.StateRemoving {
-		c.mu.Unlock()
-		return errAlreadyRemoving
-	}
 	c.State.Status = container.StateRemoving
 	c.notifyLocked()
 	c.mu.Unlock()
@@ -74,7 +82,7 @@ func (e *Engine) remove(ctx context.Context, c *Container, force bool) error {
 	// Ended before the "removed" notice: a `run --rm --trace` reads the
 	// trace as soon as its wait returns.
 	ctx, span := trace.Start(ctx, "engine.remove.cleanup", "id", c.ID)
-	err := e.cleanupRemoved(ctx, c)
+	err = e.cleanupRemoved(ctx, c)
 	span.End(err)
 	if err != nil {
 		return err
@@ -99,9 +107,13 @@ func (e *Engine) cleanupRemoved(ctx context.Context, c *Container) error {
 	if err := os.RemoveAll(e.containerDir(c.ID)); err != nil {
 		return fmt.Errorf("remove container directory: %w", err)
 	}
-	if err := e.db.Update(func(tx *bolt.Tx) error {
+	c.saveMu.Lock()
+	err := e.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketContainers).Delete([]byte(c.ID))
-	}); err != nil {
+	})
+	c.gone = err == nil
+	c.saveMu.Unlock()
+	if err != nil {
 		return err
 	}
 	e.releaseVolumes(ctx, c) // volumes.go

@@ -212,11 +212,16 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 		s.OOMKilled = false
 		s.HasBeenStarted = true
 	})
+	e.events.emitContainer(c, "start", nil)
+	// Watch before saving: a program that has already ended (`run --rm
+	// IMG true`) is dealt with while the record is written (an fsync or
+	// two), not after. The saves are ordered (Container.saveMu): if the
+	// exit's is first, this one writes the exited state again, and after
+	// a --rm removal it writes nothing.
+	e.watch(c, task)
 	if err := e.save(c); err != nil {
 		e.log.Warn("save container state", "id", c.ID, "err", err)
 	}
-	e.events.emitContainer(c, "start", nil)
-	e.watch(c, task)
 	return nil
 }
 

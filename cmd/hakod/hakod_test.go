@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -180,6 +181,52 @@ func TestKillDaemonKeepsContainers(t *testing.T) {
 	}
 	d.MustDocker("rm", "-f", "survivor", "ends")
 	assertClean(t, d)
+}
+
+// TestAutoRemoveAcrossDaemonRestart: as with dockerd, a --rm container
+// that is not running once hakod is back is removed: one that ended while
+// hakod was down (its shim kept the exit), one whose shim was killed with
+// it, one that was never started. A running one stays.
+func TestAutoRemoveAcrossDaemonRestart(t *testing.T) {
+	d := hakodtest.Start(t)
+	img := d.DefaultImage()
+	d.MustDocker("run", "-d", "--rm", "--name", "ends", img, "sh", "-c", "sleep 1")
+	orphan := d.MustDocker("run", "-d", "--rm", "--name", "orphan", img, "sleep", "1000")
+	d.MustDocker("create", "--rm", "--name", "never", img, "true")
+	d.MustDocker("run", "-d", "--rm", "--name", "stays", img, "sleep", "1000")
+	pid, err := strconv.Atoi(d.MustDocker("inspect", "-f", "{{.State.Pid}}", "orphan"))
+	must(t, err)
+	d.Kill()
+	shim := processWith(t, "hako-shim", orphan)
+	must(t, syscall.Kill(shim, syscall.SIGKILL))
+	must(t, syscall.Kill(pid, syscall.SIGKILL))
+	time.Sleep(1500 * time.Millisecond) // "ends" exits while hakod is down
+	d.Restart()
+	if out := d.MustDocker("ps", "-a", "--format", "{{.Names}} {{.Status}}"); !strings.HasPrefix(out, "stays Up") || strings.Contains(out, "\n") {
+		t.Errorf("after the restart: %q, want only the running --rm container", out)
+	}
+	d.MustDocker("rm", "-f", "stays")
+	assertClean(t, d)
+}
+
+// processWith finds the process whose command line starts with a word
+// ending in prog and contains arg.
+func processWith(t *testing.T, prog, arg string) int {
+	t.Helper()
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		args := strings.Split(string(b), "\x00")
+		if strings.HasSuffix(args[0], prog) && strings.Contains(string(b), arg) {
+			return pid
+		}
+	}
+	t.Fatalf("no %s process with %s", prog, arg)
+	return 0
 }
 
 func TestRuntimeChoice(t *testing.T) {
