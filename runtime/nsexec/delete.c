@@ -28,7 +28,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cside.h"
@@ -211,19 +210,6 @@ static int remove_state(int dirfd, const char *dir)
 	return rmdir(dir);
 }
 
-/* trace_span appends one span in the trace package's JSON line format. */
-static void trace_span(int fd, const char *trace_id, const char *id, const char *parent, const char *name,
-		       int64_t start, int64_t end, const char *attrs)
-{
-	char buf[2048];
-	int n = snprintf(buf, sizeof(buf),
-			 "{\"trace_id\":\"%s\",\"span_id\":\"%s\",\"parent_id\":\"%s\",\"name\":\"%s\",\"start\":%lld,"
-			 "\"end\":%lld,\"attrs\":%s,\"proc\":\"hako-runtime[%d]\"}\n",
-			 trace_id, id, parent, name, (long long)start, (long long)end, attrs, (int)getpid());
-	if (n > 0 && n < (int)sizeof(buf))
-		hako_write_all(fd, buf, n);
-}
-
 /* parse_traceparent takes "00-<32 hex>-<16 hex>-<2 hex>" apart. */
 static int parse_traceparent(const char *tp, char trace_id[33], char parent[17])
 {
@@ -244,24 +230,10 @@ static int parse_traceparent(const char *tp, char trace_id[33], char parent[17])
 /* fail reports an error the way the Go command does (its --log in its format, and stderr) and exits 1. */
 static void __attribute__((noreturn)) fail(const char *log, int log_json, const char *msg)
 {
-	char esc[3072], ts[64], buf[4096];
-	time_t t = time(NULL);
-	struct tm tm;
-	int n, fd;
-	if (log) {
-		fd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-		if (fd >= 0) {
-			gmtime_r(&t, &tm);
-			strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-			hako_json_escape(esc, sizeof(esc), msg);
-			if (log_json)
-				n = snprintf(buf, sizeof(buf), "{\"level\":\"error\",\"msg\":\"%s\",\"time\":\"%s\"}\n", esc, ts);
-			else
-				n = snprintf(buf, sizeof(buf), "time=\"%s\" level=error msg=\"%s\"\n", ts, esc);
-			if (n > 0 && n < (int)sizeof(buf))
-				hako_write_all(fd, buf, n);
-			close(fd);
-		}
+	int fd;
+	if (log && (fd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) >= 0) {
+		hako_log_error(fd, log_json, msg);
+		close(fd);
 	}
 	dprintf(2, "hako-runtime: %s\n", msg);
 	_exit(1);
@@ -340,13 +312,16 @@ void hako_fast_delete(int argc, char **argv)
 	t3 = hako_now_ns();
 
 	if (tfile && *tfile && (tfd = open(tfile, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600)) >= 0) {
+		char proc[32];
+		snprintf(proc, sizeof(proc), "hako-runtime[%d]", (int)getpid());
 		for (i = 0; i < 3; i++)
 			hako_span_id(span[i]);
-		trace_span(tfd, trace_id, span[0], parent, "hako-runtime.delete", t0, t3, "{\"before_go\":\"true\"}");
+		hako_write_span(tfd, trace_id, span[0], parent, "hako-runtime.delete", t0, t3, "{\"before_go\":\"true\"}",
+				NULL, proc);
 		snprintf(attrs, sizeof(attrs), "{\"id\":\"%s\"}", id);
-		trace_span(tfd, trace_id, span[1], span[0], "runtime.delete", t0, t3, attrs);
+		hako_write_span(tfd, trace_id, span[1], span[0], "runtime.delete", t0, t3, attrs, NULL, proc);
 		if (p.ncgroups)
-			trace_span(tfd, trace_id, span[2], span[1], "runtime.cgroups.destroy", t1, t2, "{}");
+			hako_write_span(tfd, trace_id, span[2], span[1], "runtime.cgroups.destroy", t1, t2, NULL, NULL, proc);
 		close(tfd);
 	}
 	_exit(0);

@@ -203,24 +203,29 @@ void hako_json_escape(char *out, size_t cap, const char *in)
 	out[o] = 0;
 }
 
-/* log_line writes one error line to --log in the caller's format, as runc does. */
-static void log_line(const char *msg)
+void hako_log_error(int fd, int json, const char *msg)
 {
 	char buf[4096], esc[3072], ts[64];
 	time_t t = time(NULL);
 	struct tm tm;
 	int n;
-	if (st.log_fd < 0)
+	if (fd < 0)
 		return;
 	gmtime_r(&t, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	hako_json_escape(esc, sizeof(esc), msg);
-	if (st.log_json)
+	if (json)
 		n = snprintf(buf, sizeof(buf), "{\"level\":\"error\",\"msg\":\"%s\",\"time\":\"%s\"}\n", esc, ts);
 	else
 		n = snprintf(buf, sizeof(buf), "time=\"%s\" level=error msg=\"%s\"\n", ts, esc);
 	if (n > 0)
-		hako_write_all(st.log_fd, buf, n < (int)sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+		hako_write_all(fd, buf, n < (int)sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+}
+
+/* log_line writes one error line to --log in the caller's format, as runc does. */
+static void log_line(const char *msg)
+{
+	hako_log_error(st.log_fd, st.log_json, msg);
 }
 
 void hako_span_id(char out[17])
@@ -244,16 +249,13 @@ static const char *parent_span(void)
 	return st.depth > 0 ? st.span_id[st.depth - 1] : st.root_parent;
 }
 
-static void emit_span(const char *name, const char *id, const char *parent, int64_t start, int64_t end,
-		      const char *attrs, const char *err)
+void hako_write_span(int fd, const char *trace_id, const char *id, const char *parent, const char *name,
+		     int64_t start, int64_t end, const char *attrs, const char *err, const char *proc)
 {
 	char buf[8192], eerr[2048];
-	int n;
-	if (st.trace_fd < 0 || !name || !*name || !st.trace_id[0])
-		return;
-	n = snprintf(buf, sizeof(buf),
-		     "{\"trace_id\":\"%s\",\"span_id\":\"%s\",\"parent_id\":\"%s\",\"name\":\"%s\",\"start\":%lld,\"end\":%lld,\"proc\":\"init[%d]\"",
-		     st.trace_id, id, parent, name, (long long)start, (long long)end, (int)getpid());
+	int n = snprintf(buf, sizeof(buf),
+			 "{\"trace_id\":\"%s\",\"span_id\":\"%s\",\"parent_id\":\"%s\",\"name\":\"%s\",\"start\":%lld,\"end\":%lld,\"proc\":\"%s\"",
+			 trace_id, id, parent, name, (long long)start, (long long)end, proc);
 	if (attrs && attrs[0] == '{' && n < (int)sizeof(buf))
 		n += snprintf(buf + n, sizeof(buf) - n, ",\"attrs\":%s", attrs);
 	if (err && n < (int)sizeof(buf)) {
@@ -263,8 +265,18 @@ static void emit_span(const char *name, const char *id, const char *parent, int6
 	if (n < (int)sizeof(buf) - 2) {
 		buf[n++] = '}';
 		buf[n++] = '\n';
-		hako_write_all(st.trace_fd, buf, n);
+		hako_write_all(fd, buf, n);
 	}
+}
+
+static void emit_span(const char *name, const char *id, const char *parent, int64_t start, int64_t end,
+		      const char *attrs, const char *err)
+{
+	char proc[32];
+	if (st.trace_fd < 0 || !name || !*name || !st.trace_id[0])
+		return;
+	snprintf(proc, sizeof(proc), "init[%d]", (int)getpid());
+	hako_write_span(st.trace_fd, st.trace_id, id, parent, name, start, end, attrs, err, proc);
 }
 
 static const char *cur_span_name, *cur_span_attrs;
