@@ -16,17 +16,18 @@ import (
 	"github.com/hako-project/hako/trace"
 )
 
-// tracedDelete runs `delete ID` the way hako-shim does when its caller
+// traced runs `VERB [ARGS...] ID` the way hako-shim does when its caller
 // traces (HAKO_TRACE_FILE and HAKO_TRACEPARENT) and returns the spans it
-// recorded by name.
-func (r *rt) tracedDelete(id string, args ...string) map[string]trace.SpanData {
+// recorded by name, after checking the command's two spans: hako-runtime.VERB
+// under the caller's, runtime.VERB with the container's ID under it.
+func (r *rt) traced(verb, id string, args ...string) map[string]trace.SpanData {
 	r.t.Helper()
 	file := filepath.Join(r.t.TempDir(), "spans")
-	cmd := exec.Command(runtimeBin, append(append([]string{"--root", r.root, "--log-format", "json", "delete"}, args...), id)...)
+	cmd := exec.Command(runtimeBin, append(append([]string{"--root", r.root, "--log-format", "json", verb}, args...), id)...)
 	cmd.Env = append(os.Environ(), trace.EnvFile+"="+file,
 		trace.EnvParent+"=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		r.t.Fatalf("delete %s: %v\n%s", id, err, out)
+		r.t.Fatalf("%s %s: %v\n%s", verb, id, err, out)
 	}
 	f, err := os.Open(file)
 	must(r.t, err)
@@ -40,12 +41,12 @@ func (r *rt) tracedDelete(id string, args ...string) map[string]trace.SpanData {
 		}
 		byName[s.Name] = s
 	}
-	root, ok := byName["hako-runtime.delete"]
+	root, ok := byName["hako-runtime."+verb]
 	if !ok || root.ParentID != "b7ad6b7169203331" {
-		r.t.Fatalf("no hako-runtime.delete span under the caller's: %+v", spans)
+		r.t.Fatalf("no hako-runtime.%s span under the caller's: %+v", verb, spans)
 	}
-	if d := byName["runtime.delete"]; d.ParentID != root.SpanID || d.Attrs["id"] != id {
-		r.t.Errorf("runtime.delete span %+v, want id=%s under %s", d, id, root.SpanID)
+	if d := byName["runtime."+verb]; d.ParentID != root.SpanID || d.Attrs["id"] != id {
+		r.t.Errorf("runtime.%s span %+v, want id=%s under %s", verb, d, id, root.SpanID)
 	}
 	return byName
 }
@@ -81,7 +82,7 @@ func TestDeleteBeforeGo(t *testing.T) {
 	if len(cgroupDirs) == 0 || !strings.Contains(string(plan), "\nparent ") {
 		t.Fatalf("plan lists no cgroup or no parent made by create:\n%s", plan)
 	}
-	spans := r.tracedDelete(id)
+	spans := r.traced("delete", id)
 	if spans["hako-runtime.delete"].Attrs["before_go"] != "true" {
 		t.Errorf("delete of a stopped container ran in Go: %+v", spans["hako-runtime.delete"])
 	}
@@ -137,7 +138,7 @@ func TestDeleteLeftToGo(t *testing.T) {
 		if bg == 0 || syscall.Kill(bg, 0) != nil {
 			t.Fatalf("background process %d not running", bg)
 		}
-		spans := r.tracedDelete(id)
+		spans := r.traced("delete", id)
 		if spans["hako-runtime.delete"].Attrs["before_go"] != "" {
 			t.Error("the C side deleted a container whose cgroup still held a process")
 		}
@@ -163,7 +164,7 @@ func TestDeleteLeftToGo(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(r.root, id, state.DeletePlanFile)); !os.IsNotExist(err) {
 			t.Errorf("a container with poststop hooks has a delete plan (%v)", err)
 		}
-		spans := r.tracedDelete(id)
+		spans := r.traced("delete", id)
 		if spans["hako-runtime.delete"].Attrs["before_go"] != "" {
 			t.Error("the C side deleted a container with poststop hooks")
 		}
@@ -181,7 +182,7 @@ func TestDeleteLeftToGo(t *testing.T) {
 		plan, err := os.ReadFile(planFile)
 		must(t, err)
 		must(t, os.WriteFile(planFile, []byte(strings.TrimSuffix(string(plan), "end\n")), 0o600))
-		spans := r.tracedDelete(id)
+		spans := r.traced("delete", id)
 		if spans["hako-runtime.delete"].Attrs["before_go"] != "" {
 			t.Error("the C side carried out a plan without its end line")
 		}
@@ -199,7 +200,7 @@ func TestDeleteLeftToGo(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(r.root, id)); err != nil {
 			t.Errorf("state gone after a refused command: %v", err)
 		}
-		if spans := r.tracedDelete(id, "--force"); spans["hako-runtime.delete"].Attrs["before_go"] != "true" {
+		if spans := r.traced("delete", id, "--force"); spans["hako-runtime.delete"].Attrs["before_go"] != "true" {
 			t.Error("delete --force of a stopped container ran in Go")
 		}
 		r.assertGone(id, b)

@@ -253,6 +253,11 @@ func (r *Runtime) create(ctx context.Context, o CreateOptions) (c *Container, pr
 			return c, proc, fmt.Errorf("write delete plan: %w", err)
 		}
 	}
+	if plan, ok := startPlan(st, s); ok && !o.noFifo {
+		if err := os.WriteFile(d.Path(state.StartPlanFile), plan, 0o600); err != nil {
+			return c, proc, fmt.Errorf("write start plan: %w", err)
+		}
+	}
 	if o.PidFile != "" {
 		if err := writePidFile(o.PidFile, proc.Pid); err != nil {
 			return c, proc, err

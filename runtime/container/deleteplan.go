@@ -60,3 +60,18 @@ func deletePlan(st *state.State, s *specs.Spec, systemd bool) ([]byte, bool) {
 func planPath(p string) bool {
 	return strings.HasPrefix(p, "/") && !strings.ContainsAny(p, "\x00\n")
 }
+
+// startPlan is the plan of `start` for the C side of the runtime
+// (runtime/nsexec/start.c): open the exec fifo once the init is checked to be
+// the one create made. Every container start runs one, on the path of `run`,
+// and its work is small next to a Go runtime start. It is written only when
+// no poststart hook is to run after the start (the hooks run in Go); the C
+// side leaves anything else, a stopped, running or paused container, to Go.
+//
+// The format is delete.plan's: "hako-start-plan 1", the init line, "end".
+func startPlan(st *state.State, s *specs.Spec) ([]byte, bool) {
+	if st.InitPid <= 0 || s.Hooks != nil && len(s.Hooks.Poststart) > 0 {
+		return nil, false
+	}
+	return fmt.Appendf(nil, "hako-start-plan 1\ninit %d %d\nend\n", st.InitPid, st.InitStart), true
+}

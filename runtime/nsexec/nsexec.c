@@ -1651,8 +1651,9 @@ __attribute__((constructor)) static void hako_nsexec(int argc, char **argv, char
 	if ((!env || !*env) && argc == 3 && strcmp(argv[1], "gate") == 0)
 		gate(argv[2]);
 	if (!env || !*env) {
-		/* delete of a stopped container: done here, or left to Go (delete.c). */
+		/* delete of a stopped container, start of a created one: done here, or left to Go. */
 		hako_fast_delete(argc, argv);
+		hako_fast_start(argc, argv);
 		/*
 		 * An ordinary hako-runtime command: let Go start. With cgo,
 		 * Go's threads are pthreads, and glibc gives each thread that

@@ -34,6 +34,9 @@ const (
 	// DeletePlanFile is what delete does once the init has exited, for
 	// the runtime's C side (runtime/container/deleteplan.go).
 	DeletePlanFile = "delete.plan"
+	// StartPlanFile says start may be done by the runtime's C side: no
+	// poststart hook is to run (runtime/container/deleteplan.go).
+	StartPlanFile = "start.plan"
 	// SeccompFile is the compiled seccomp filter the container's
 	// processes run under (seccomp.Keep), for exec.
 	SeccompFile = "seccomp.json"
