@@ -86,5 +86,11 @@ void hako_fast_delete(int argc, char **argv);
  * do the start instead.
  */
 void hako_fast_start(int argc, char **argv);
+/*
+ * hako_prefault_self maps the executable's file-backed segments before a Go
+ * command starts, rather than a page fault per page (prefault.c); off with
+ * HAKO_NOPREFAULT set.
+ */
+void hako_prefault_self(void);
 
 #endif

@@ -1663,6 +1663,7 @@ __attribute__((constructor)) static void hako_nsexec(int argc, char **argv, char
 		 * one arena serves.
 		 */
 		mallopt(M_ARENA_MAX, 1);
+		hako_prefault_self();
 		return;
 	}
 	st.sync_fd = atoi(env);
