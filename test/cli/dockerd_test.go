@@ -22,7 +22,12 @@ import (
 type dockerd struct {
 	base string
 	// cgroup is the cgroup parent of its containers, unique to this run,
-	// so that stop can find containers a killed dockerd left behind.
+	// so that stop can find containers a killed dockerd left behind. It
+	// is given to dockerd as an absolute path ("/NAME"): a relative one
+	// is taken relative to dockerd's own cgroup in each hierarchy, which
+	// is not the root where the test runs in a cgroup of its own (on
+	// cgroup v1, often in the memory hierarchy only), and removeCgroups
+	// would not find it.
 	cgroup string
 	host   string
 	cmd    *exec.Cmd
@@ -48,7 +53,7 @@ func startDockerd(base string) (*dockerd, error) {
 		"--pidfile", filepath.Join(base, "docker.pid"),
 		"--bridge=none", "--iptables=false", "--ip6tables=false",
 		"--storage-driver=overlay2",
-		"--cgroup-parent", d.cgroup)
+		"--cgroup-parent", "/"+d.cgroup)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	// If the test binary dies, dockerd is told to shut down (and takes
 	// its containerd and containers with it).
