@@ -24,6 +24,18 @@ import (
 // Status is a container's state as docker names it.
 type Status = container.ContainerState
 
+// live says whether a container in status st has a process, or is about
+// to have one again: running, paused or restarting. dockerd counts these
+// three alike wherever "is it running?" decides (rm without -f, prune, a
+// network or volume in use), and restore re-adopts only these.
+func live(st Status) bool {
+	switch st {
+	case container.StateRunning, container.StatePaused, container.StateRestarting:
+		return true
+	}
+	return false
+}
+
 // State is what changes over a container's life; it is persisted with the
 // container.
 type State struct {
@@ -328,8 +340,7 @@ func (e *Engine) load(ctx context.Context) error {
 	for _, c := range all {
 		c.mu.Lock()
 		autoRemove := c.HostConfig != nil && c.HostConfig.AutoRemove
-		switch c.State.Status {
-		case container.StateRunning, container.StatePaused, container.StateRestarting, container.StateRemoving, "removed":
+		if st := c.State.Status; live(st) || st == container.StateRemoving || st == "removed" {
 			autoRemove = false
 		}
 		c.mu.Unlock()

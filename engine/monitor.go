@@ -178,9 +178,7 @@ func restartDecision(p container.RestartPolicy, s State, code int, ran time.Dura
 // its shim, or records how it ended while hakod was away; a container whose
 // restart policy says so starts again.
 func (e *Engine) restore(ctx context.Context, c *Container) {
-	switch c.State.Status {
-	case container.StateRunning, container.StatePaused, container.StateRestarting:
-	default:
+	if !live(c.State.Status) {
 		return
 	}
 	task, running, st, err := e.connectTask(ctx, c)

@@ -331,14 +331,7 @@ func (e *Engine) reconcileNetworks(ctx context.Context) {
 		return
 	}
 	for _, a := range e.cfg.Networks.Attachments() {
-		running := false
-		if c, err := e.Get(a.ContainerID); err == nil {
-			switch c.Snapshot().State.Status {
-			case container.StateRunning, container.StatePaused, container.StateRestarting:
-				running = true
-			}
-		}
-		if !running {
+		if c, err := e.Get(a.ContainerID); err != nil || !live(c.Snapshot().State.Status) {
 			e.cfg.Networks.DetachInBackground(ctx, a.ContainerID)
 		}
 	}

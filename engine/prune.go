@@ -23,8 +23,7 @@ func (e *Engine) PruneContainers(ctx context.Context, keep func(Record) bool) (d
 	defer func() { span.End(err) }()
 	for _, c := range e.List() {
 		snap := c.Snapshot()
-		switch snap.State.Status {
-		case container.StateRunning, container.StatePaused, container.StateRestarting, container.StateRemoving:
+		if st := snap.State.Status; live(st) || st == container.StateRemoving {
 			continue
 		}
 		if !keep(snap) {

@@ -40,16 +40,12 @@ func (e *Engine) remove(ctx context.Context, c *Container, force bool) (err erro
 		c.mu.Unlock()
 		return errAlreadyRemoving
 	}
-	switch c.State.Status {
-	case container.StateRunning, container.StatePaused, container.StateRestarting:
-		if !force {
-			st := c.State.Status
-			c.mu.Unlock()
-			if st == container.StatePaused {
-				return errdefs.Conflictf("cannot remove container %q: container is paused and must be unpaused first", "/"+c.Name)
-			}
-			return errdefs.Conflictf("cannot remove container %q: container is running: stop the container before removing or force remove", "/"+c.Name)
+	if st := c.State.Status; live(st) && !force {
+		c.mu.Unlock()
+		if st == container.StatePaused {
+			return errdefs.Conflictf("cannot remove container %q: container is paused and must be unpaused first", "/"+c.Name)
 		}
+		return errdefs.Conflictf("cannot remove container %q: container is running: stop the container before removing or force remove", "/"+c.Name)
 	}
 	// Claimed before the kill, as dockerd does: the --rm removal the
 	// program's exit sets off then finds it claimed and leaves it to us

@@ -386,11 +386,7 @@ func (e *Engine) unmountVolumes(c *Container) {
 // adoptVolumes counts a container read back at start as a user of its
 // volumes, and a running one as having them mounted.
 func (e *Engine) adoptVolumes(c *Container) {
-	running := false
-	switch c.State.Status {
-	case container.StateRunning, container.StatePaused, container.StateRestarting:
-		running = true
-	}
+	running := live(c.State.Status)
 	for _, mp := range c.Mounts {
 		if mp.Type != mount.TypeVolume {
 			continue
