@@ -25,7 +25,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	_ "github.com/hako-project/hako/internal/prefault" // its own text mapped at once: see the package
 	"github.com/hako-project/hako/shim/monitor"
 )
 
