@@ -92,6 +92,42 @@ func TestRunHoldsOutput(t *testing.T) {
 	})
 }
 
+// TestStartAnswersWithEndedExit: the answer to Start of a Run container
+// whose program has ended already carries its exit, and Wait returns it
+// without asking the shim, which is stopped (SIGSTOP) to prove it; a
+// program still running is waited for as before.
+func TestStartAnswersWithEndedExit(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, r rt) {
+		ctx := testCtx(t)
+		writable := func(s *specs.Spec) { s.Root.Readonly = false }
+		c, cfg := startContainer(t, r, []string{"sh", "-c", "echo out; touch /ran; exit 3"}, writable, func(cfg *shim.Config) { cfg.Run = true })
+		eventually(t, "the program to run", func() bool {
+			_, err := os.Stat(cfg.Bundle + "/rootfs/ran")
+			return err == nil
+		})
+		time.Sleep(100 * time.Millisecond) // reaped by now
+		must(t, c.Start(ctx))
+		pid := shimPid(t, cfg.StateDir)
+		must(t, syscall.Kill(pid, syscall.SIGSTOP))
+		wctx, cancel := contextWithTimeout(ctx, 2*time.Second)
+		exit, err := c.Wait(wctx)
+		cancel()
+		must(t, syscall.Kill(pid, syscall.SIGCONT))
+		if err != nil || exit.Code != 3 || exit.ExitedAt.IsZero() {
+			t.Errorf("Wait with the shim stopped: %+v, %v; want code 3 from Start's answer", exit, err)
+		}
+		deleteAndCheck(t, r, c, false)
+
+		c, _ = startContainer(t, r, []string{"sh", "-c", "sleep 0.3; exit 5"}, nil, func(cfg *shim.Config) { cfg.Run = true })
+		must(t, c.Start(ctx))
+		exit, err = c.Wait(ctx)
+		if err != nil || exit.Code != 5 {
+			t.Errorf("Wait for a running program: %+v, %v; want code 5", exit, err)
+		}
+		deleteAndCheck(t, r, c, false)
+	})
+}
+
 // TestRunHoldTimeout: a Run container whose Client.Start never comes (its
 // client died in between) is not blocked for ever: after the hold timeout
 // (10 s) its output goes to the log and it runs to its end.

@@ -213,6 +213,9 @@ type Client struct {
 	mu     sync.Mutex
 	conns  map[*net.UnixConn]struct{}
 	closed bool
+	// ended is the init's exit when the answer to Start brought it (the
+	// program had ended already); Wait returns it without asking.
+	ended *ExitStatus
 }
 
 func newClient(id, stateDir string, pid int) *Client {
@@ -344,9 +347,17 @@ func (c *Client) State(ctx context.Context) (State, error) {
 	return State{Pid: resp.Pid, Status: Status(resp.Status), Exit: exitStatus(resp.Exit)}, nil
 }
 
-// Start starts the container's program (the runtime's start).
+// Start starts the container's program (the runtime's start). When the
+// program has ended by then (with Config.Run it runs before Start, its
+// output held), the shim's answer carries its exit and Wait returns it at
+// once.
 func (c *Client) Start(ctx context.Context) error {
-	_, err := c.call(ctx, proto.Request{Op: proto.OpStart})
+	resp, err := c.call(ctx, proto.Request{Op: proto.OpStart})
+	if err == nil && resp.Exit != nil {
+		c.mu.Lock()
+		c.ended = exitStatus(resp.Exit)
+		c.mu.Unlock()
+	}
 	return err
 }
 
@@ -367,6 +378,12 @@ func (c *Client) Kill(ctx context.Context, sig syscall.Signal, all bool) error {
 // been copied) and returns how it ended. It returns at once for a
 // container that has exited already.
 func (c *Client) Wait(ctx context.Context) (ExitStatus, error) {
+	c.mu.Lock()
+	ended, closed := c.ended, c.closed
+	c.mu.Unlock()
+	if ended != nil && !closed {
+		return *ended, nil
+	}
 	return c.wait(ctx, "")
 }
 

@@ -51,6 +51,10 @@ const (
 	drainTimeout = 2 * time.Second
 	// killTimeout bounds waiting for the init to die after SIGKILL.
 	killTimeout = 10 * time.Second
+	// startExitWait bounds how long the answer to a start waits for the
+	// output of an init that has already ended to drain, so that the
+	// answer can carry its exit (see dispatch).
+	startExitWait = 50 * time.Millisecond
 	// requestTimeout bounds reading a request from a new connection.
 	requestTimeout = 30 * time.Second
 	// runtimeTimeout bounds one runtime command (hooks included); one that
@@ -226,7 +230,15 @@ func (m *Monitor) dispatch(ctx context.Context, conn *net.UnixConn, req *proto.R
 	case proto.OpState:
 		return m.state(), nil
 	case proto.OpStart:
-		return &proto.Response{}, m.start(ctx)
+		if err := m.start(ctx); err != nil {
+			return &proto.Response{}, err
+		}
+		// A program that has ended already (`run --rm IMG true`: with
+		// Config.Run it ran before the start, its output held) is
+		// answered with its exit, which the client then has without
+		// a wait request of its own: one round trip less before hakod
+		// removes the container.
+		return &proto.Response{Exit: m.init.endedExit(startExitWait)}, nil
 	case proto.OpAttach:
 		return nil, m.attach(conn, req)
 	case proto.OpResize:

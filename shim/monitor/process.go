@@ -45,6 +45,26 @@ func (p *process) exitStatus() *proto.Exit {
 	return &e
 }
 
+// endedExit returns the exit of a process that has been reaped, waiting up
+// to d for its output to drain (the exit is recorded after that); nil for
+// one still running, or still draining after d.
+func (p *process) endedExit(d time.Duration) *proto.Exit {
+	p.mu.Lock()
+	reaped := p.reaped
+	p.mu.Unlock()
+	if !reaped {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-p.done:
+		return p.exitStatus()
+	case <-t.C:
+		return nil
+	}
+}
+
 // markReaped is called from the reaper's goroutine as soon as the process
 // is reaped, before the output drains: from then on the pid may belong to
 // someone else.
