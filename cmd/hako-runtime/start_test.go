@@ -91,31 +91,32 @@ func TestStartLeftToGo(t *testing.T) {
 		}
 	})
 
-	t.Run("plan cut short", func(t *testing.T) {
-		r := &rt{t: t, root: r.root}
-		id := r.createdContainer(newBundle(t, "sleep", "60"))
-		planFile := filepath.Join(r.root, id, state.StartPlanFile)
-		plan, err := os.ReadFile(planFile)
-		must(t, err)
-		must(t, os.WriteFile(planFile, []byte(strings.TrimSuffix(string(plan), "end\n")), 0o600))
-		if spans := r.traced("start", id); spans["hako-runtime.start"].Attrs["before_go"] != "" {
-			t.Error("the C side carried out a start plan without its end line")
-		}
-		r.waitStatus(id, "running")
-	})
-
-	t.Run("plan of another init", func(t *testing.T) {
-		r := &rt{t: t, root: r.root}
-		id := r.createdContainer(newBundle(t, "sleep", "60"))
+	// Plans the C side must not carry out: Go starts the container.
+	for _, tc := range []struct {
+		name, why string
+		spoil     func(t *testing.T, planFile string, pid int) []byte
+	}{
+		{"plan cut short", "a start plan without its end line", func(t *testing.T, planFile string, _ int) []byte {
+			plan, err := os.ReadFile(planFile)
+			must(t, err)
+			return []byte(strings.TrimSuffix(string(plan), "end\n"))
+		}},
 		// A start time that is not the init's: the pid was reused.
-		pid := int(r.state(id)["pid"].(float64))
-		must(t, os.WriteFile(filepath.Join(r.root, id, state.StartPlanFile),
-			[]byte("hako-start-plan 1\ninit "+strconv.Itoa(pid)+" 1\nend\n"), 0o600))
-		if spans := r.traced("start", id); spans["hako-runtime.start"].Attrs["before_go"] != "" {
-			t.Error("the C side started a container whose plan names another process")
-		}
-		r.waitStatus(id, "running")
-	})
+		{"plan of another init", "a container whose plan names another process", func(_ *testing.T, _ string, pid int) []byte {
+			return []byte("hako-start-plan 1\ninit " + strconv.Itoa(pid) + " 1\nend\n")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &rt{t: t, root: r.root}
+			id := r.createdContainer(newBundle(t, "sleep", "60"))
+			planFile := filepath.Join(r.root, id, state.StartPlanFile)
+			must(t, os.WriteFile(planFile, tc.spoil(t, planFile, int(r.state(id)["pid"].(float64))), 0o600))
+			if spans := r.traced("start", id); spans["hako-runtime.start"].Attrs["before_go"] != "" {
+				t.Error("the C side started " + tc.why)
+			}
+			r.waitStatus(id, "running")
+		})
+	}
 
 	t.Run("unknown flag", func(t *testing.T) {
 		r := &rt{t: t, root: r.root}
