@@ -5,18 +5,18 @@
 // Why: the hako CLI and the runtime's Go commands are short-lived, and most
 // of what they run, they run once. On the VMs we measure, a page fault costs
 // ~14 µs (every fault is an exit to the hypervisor), and a `hako version`
-// takes ~450 of them, against ~5 ms for the whole of a Go hello world. The
+// takes ~450 of them, ~6 ms: more than a whole Go hello world (5.7 ms). The
 // kernel maps 16 pages of page cache per read fault (fault-around), so the
 // text alone is still ~100 faults; one populate call maps it all, faulting
 // nothing, for the price of the page-table entries (12 MB of text and
 // read-only data: ~3000 entries, 24 KiB of page tables).
-// bench/startup/prefault.sh measures it: HAKO_NOPREFAULT=1 turns it off.
+// bench/runtime/prefault.sh measures it; HAKO_NOPREFAULT=1 turns it off.
 //
 // Only short-lived programs import it. hako-shim lives as long as its
 // container, and its share of the text pages (proportional set size) is
 // most of what an idle container costs: with the whole text mapped in each
-// shim, bench/engine measured 1028 KiB per idle container against ~985
-// before, over the 1 MiB target. hakod starts once. Importing the package
+// shim, bench/engine measured 1028 KiB per idle container against 966-980
+// without, over the 1 MiB target. hakod starts once. Importing the package
 // is all it takes; its init runs early because it needs only syscall
 // (package inits run in import-path order once their imports are done),
 // after the Go runtime's own start-up.

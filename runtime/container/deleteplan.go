@@ -63,8 +63,9 @@ func planPath(p string) bool {
 
 // startPlan is the plan of `start` for the C side of the runtime
 // (runtime/nsexec/start.c): open the exec fifo once the init is checked to be
-// the one create made. Every container start runs one, on the path of `run`,
-// and its work is small next to a Go runtime start. It is written only when
+// the one create made. Callers that drive the runtime as runc (create, then
+// start) run one per container, and its work is small next to a Go runtime
+// start. It is written only when
 // no poststart hook is to run after the start (the hooks run in Go); the C
 // side leaves anything else, a stopped, running or paused container, to Go.
 //

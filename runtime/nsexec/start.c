@@ -2,10 +2,12 @@
  * `hako-runtime start ID` of a created container, carried out before the Go
  * runtime starts.
  *
- * Every container start runs one, on the path of `run`: the engine's shim
- * runs create, then start. The work is to open the exec fifo the init waits
- * on and read its byte; a Go runtime start costs ~8 ms more on the machines we
- * measure (bench/runtime/cmdstat.sh: `start` 11.6 ms of CPU, `state` 11.2).
+ * Callers that drive the runtime as runc (containerd, docker, podman) create
+ * a container, then start it: one start per container, on the path of every
+ * `docker run` (hakod's own shim runs hako-runtime's `run` instead). The work
+ * is to open the exec fifo the init waits on and read its byte; a Go runtime
+ * start costs ~8 ms more on the machines we measure (bench/runtime/cmdstat.sh:
+ * `start` 11.6 ms of CPU before, `state` 11.2).
  *
  * create writes start.plan (runtime/container/deleteplan.go) only when no
  * poststart hook is to run after the start. This file does what the Go
