@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -105,7 +106,11 @@ func TestStartAnswersWithEndedExit(t *testing.T) {
 			_, err := os.Stat(cfg.Bundle + "/rootfs/ran")
 			return err == nil
 		})
-		time.Sleep(100 * time.Millisecond) // reaped by now
+		// Reaped: gone from /proc, not a zombie.
+		eventually(t, "the init to be reaped", func() bool {
+			_, err := os.Stat("/proc/" + strconv.Itoa(c.Pid()))
+			return os.IsNotExist(err)
+		})
 		must(t, c.Start(ctx))
 		pid := shimPid(t, cfg.StateDir)
 		must(t, syscall.Kill(pid, syscall.SIGSTOP))
