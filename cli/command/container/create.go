@@ -53,7 +53,7 @@ func parseRequest(cmd *cobra.Command, cli *command.Cli, opts *runopts.Options, a
 	default:
 		return nil, fail(fmt.Errorf("invalid pull option: '%s': must be one of \"always\", \"missing\" or \"never\"", opts.Pull))
 	}
-	if _, err := reference.ParseAnyReference(args[0]); err != nil {
+	if err := checkImageRef(args[0]); err != nil {
 		return nil, fail(err)
 	}
 	if _, err := parsePlatform(opts.Platform); err != nil {
