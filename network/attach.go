@@ -186,7 +186,7 @@ func (m *Manager) Prepare(ctx context.Context, req AttachRequest) (p *Pending, e
 	if fileExists(att.NetNS) {
 		_ = removeNetNS(att.NetNS) // a crash's leftover, without a record
 	}
-	err = createNetNS(att.NetNS)
+	err = createNetNS(att.NetNS, ownNetworksOnly(att))
 	nspan.End(err)
 	if err != nil {
 		if terr := m.teardown(context.WithoutCancel(ctx), att); terr != nil {
@@ -225,6 +225,18 @@ func (p *Pending) Complete(ctx context.Context) (out Attachment, err error) {
 	}
 	m.refreshHostsLocked(att, networkIDs(att))
 	return att.clone(), nil
+}
+
+// ownNetworksOnly reports whether every endpoint of att is on one of
+// hakod's networks, which are IPv4 only; an endpoint made with a caller's
+// CNI configuration list (the CRI's) may be given IPv6 addresses.
+func ownNetworksOnly(att *Attachment) bool {
+	for _, ep := range att.Endpoints {
+		if ep.NetworkID == "" {
+			return false
+		}
+	}
+	return true
 }
 
 // newEndpoint prepares the endpoint of a container on n (under m.mu).

@@ -115,6 +115,7 @@ func TestAttachConfList(t *testing.T) {
 	if out, err := inNS(att.NetNS, "ip", "-o", "-4", "addr", "show", "eth0"); err != nil || !strings.Contains(out, ip.String()+"/24") {
 		t.Errorf("eth0 in the pod: %v %s", err, out)
 	}
+	assertIPv6(t, att.NetNS, true) // the configuration's, not one of hakod's IPv4-only networks
 	if v := vethsOn(bridge); len(v) != 1 {
 		t.Errorf("veths on %s: %v", bridge, v)
 	}

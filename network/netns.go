@@ -35,7 +35,9 @@ func prepareNetNSDir(dir string) error {
 }
 
 // createNetNS creates a new network namespace with its loopback interface
-// up and pins it at path (which must not exist).
+// up and pins it at path (which must not exist). With ipv4Only, the
+// interfaces made in it afterwards (the plugins' eth0, eth1...) start with
+// IPv6 disabled (disableIPv6Default).
 //
 // The namespace is made by a thread of our own: it unshares, so only that
 // thread enters the new namespace; it bind-mounts its own nsfs file onto
@@ -44,7 +46,7 @@ func prepareNetNSDir(dir string) error {
 // other goroutines in the wrong namespace. Bringing lo up here saves the
 // two executions of CNI's loopback plugin (ADD and DEL) per container:
 // this is all that plugin does.
-func createNetNS(path string) (err error) {
+func createNetNS(path string, ipv4Only bool) (err error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
 	if err != nil {
 		return fmt.Errorf("create netns file: %w", err)
@@ -81,10 +83,34 @@ func createNetNS(path string) (err error) {
 			if err := h.LinkSetUp(lo); err != nil {
 				return fmt.Errorf("bring lo up: %w", err)
 			}
+			if ipv4Only {
+				disableIPv6Default()
+			}
 			return nil
 		}()
 	}()
 	return <-errc
+}
+
+// disableIPv6Default sets net.ipv6.conf.default.disable_ipv6 in the
+// calling thread's network namespace (/proc/sys/net is the opener's), so
+// that interfaces created in it later have no IPv6: no link-local address,
+// no duplicate address detection or multicast listener reports sent
+// through the bridge to every other container on it as each one starts.
+// hakod's networks are IPv4 only (IPv6 networks are refused, create.go),
+// and docker (26.1 and later) disables IPv6 on the interfaces of IPv4-only
+// networks as well; lo keeps ::1. Doing it on the namespace's default,
+// before the bridge plugin makes eth0, means the address is never made
+// rather than made and withdrawn. A kernel without IPv6, or a read-only
+// /proc/sys, leaves IPv6 on, as docker before 26.1 did: not worth failing
+// a container for.
+func disableIPv6Default() {
+	f, err := os.OpenFile("/proc/sys/net/ipv6/conf/default/disable_ipv6", os.O_WRONLY, 0)
+	if err != nil {
+		return
+	}
+	_, _ = f.WriteString("1")
+	f.Close()
 }
 
 // nsGetNSType is linux/nsfs.h's NS_GET_NSTYPE, _IO(0xb7, 0x3).

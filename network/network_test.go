@@ -131,6 +131,7 @@ func TestAttachDetach(t *testing.T) {
 	if out, err := inNS(att.NetNS, "ip", "-o", "link", "show", "lo"); err != nil || !strings.Contains(out, "UP") {
 		t.Errorf("lo: %v %s", err, out)
 	}
+	assertIPv6(t, att.NetNS, false)
 	b, _ := os.ReadFile(hosts)
 	if !strings.Contains(string(b), ep.Address.Addr().String()+"\th1\n") {
 		t.Errorf("hosts:\n%s", b)
@@ -147,6 +148,29 @@ func TestAttachDetach(t *testing.T) {
 	m.Settle()
 	t.Logf("detach settled: %v", time.Since(start))
 	assertNoLeftovers(t, m, id, ep.Address.Addr())
+}
+
+// assertIPv6 checks eth0 in the namespace pinned at netns: on hakod's
+// networks (IPv4 only) it has IPv6 disabled and no IPv6 address, while lo
+// keeps ::1; with a caller's CNI configuration (want true) IPv6 is left
+// as the kernel has it.
+func assertIPv6(t *testing.T, netns string, want bool) {
+	t.Helper()
+	if _, err := os.Stat("/proc/sys/net/ipv6"); err != nil {
+		t.Log("no IPv6 in this kernel: not checked")
+		return
+	}
+	out, err := inNS(netns, "cat", "/proc/sys/net/ipv6/conf/eth0/disable_ipv6")
+	if got := strings.TrimSpace(out) == "0"; err != nil || got != want {
+		t.Errorf("IPv6 on eth0 = %v (disable_ipv6 %q, err %v), want %v", got, strings.TrimSpace(out), err, want)
+	}
+	out, err = inNS(netns, "ip", "-o", "-6", "addr", "show", "dev", "eth0")
+	if err != nil || strings.Contains(out, "inet6") != want {
+		t.Errorf("eth0's IPv6 addresses (want some: %v): %v %q", want, err, out)
+	}
+	if out, err := inNS(netns, "ip", "-o", "-6", "addr", "show", "dev", "lo"); err != nil || !strings.Contains(out, "::1/128") {
+		t.Errorf("lo lost ::1: %v %q", err, out)
+	}
 }
 
 // vethsOn lists the interfaces enslaved to bridge.
