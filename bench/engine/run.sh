@@ -20,6 +20,9 @@
 #   PARALLEL     containers started at once in the bridge section (default 20)
 #   PAR_ITER     measured rounds of those parallel starts per variant (default 5)
 #   BRIDGE       0 skips the bridge section (default 1)
+#   SETTLE       0: in the bridge section, time each round at once after the
+#                one before, as before 2026-11-27; 1 (default): first wait
+#                until the CPUs are quiet (settle, below)
 #   LOGDIR       keep the daemons' logs, raw samples (microseconds, one per
 #                line) and traces here (default: in the temp dir, removed)
 #
@@ -38,8 +41,9 @@ TRACES=${TRACES:-0}
 PAR=${PARALLEL:-20}
 PAR_ITER=${PAR_ITER:-5}
 BRIDGE=${BRIDGE:-1}
-for v in "$N" "$W" "$NCTR" "$TRACES" "$PAR" "$PAR_ITER" "$BRIDGE"; do
-	[[ $v =~ ^[0-9]+$ ]] || { echo "$0: ITERATIONS, WARMUP, CONTAINERS, TRACES, PARALLEL, PAR_ITER and BRIDGE must be numbers" >&2; exit 2; }
+SETTLE=${SETTLE:-1}
+for v in "$N" "$W" "$NCTR" "$TRACES" "$PAR" "$PAR_ITER" "$BRIDGE" "$SETTLE"; do
+	[[ $v =~ ^[0-9]+$ ]] || { echo "$0: ITERATIONS, WARMUP, CONTAINERS, TRACES, PARALLEL, PAR_ITER, BRIDGE and SETTLE must be numbers" >&2; exit 2; }
 done
 if [ "$N" -eq 0 ] || [ "$NCTR" -eq 0 ]; then
 	echo "$0: ITERATIONS and CONTAINERS must be > 0" >&2
@@ -59,6 +63,7 @@ done
 # unix socket path has to fit in 108 bytes.
 T=$(mktemp -d /tmp/hkb.XXXXXX)
 chmod 711 "$T"
+RUN=$T/run # the exec roots, on a tmpfs (see daemons, below)
 TAG=hkb$$
 CGP=hakobench-$TAG # our cgroups: /$CGP-hako/... and /$CGP-docker/... in every hierarchy
 IMG=hako.local/busybox:latest
@@ -136,10 +141,10 @@ stop_pid() {
 # state dir; SHIM_SOCKETS collects the names of ours.
 SHIM_SOCKETS=()
 note_docker_shims() { # note_docker_shims [CLI...] (default: the first dockerd's)
-	local id exec=$T/docker-exec cl=("${DH[@]}")
+	local id exec=$RUN/docker cl=("${DH[@]}")
 	if [ $# -gt 0 ]; then
 		cl=("$@")
-		exec=$T/docker2-exec
+		exec=$RUN/docker2
 	fi
 	for id in $(timeout 30 "${cl[@]}" ps -aq --no-trunc 2>/dev/null); do
 		SHIM_SOCKETS+=("/run/containerd/s/$(printf '%s' "$exec/containerd/containerd.sock/moby/$id" | sha256sum | cut -d' ' -f1)")
@@ -222,7 +227,7 @@ cleanup() {
 	# Whatever a killed hakod could not take away: namespaces, veths,
 	# leases, its bridge and rules.
 	if [ -d "$T/hako2-data" ] && command -v go >/dev/null; then
-		(cd "$repo" && go run ./test/netpurge --data-root "$T/hako2-data" --exec-root "$T/hako2-run") || leaks+="hakod's networks not purged; "
+		(cd "$repo" && go run ./test/netpurge --data-root "$T/hako2-data" --exec-root "$RUN/hako2") || leaks+="hakod's networks not purged; "
 	fi
 	remove_docker_network
 	local p pass d s left links
@@ -293,6 +298,19 @@ die() {
 
 # ---------------------------------------------------------------- daemons
 
+# The daemons' exec roots (--exec-root: state that does not outlive a boot,
+# /run/hako and /var/run/docker by default) on a tmpfs of their own, as /run
+# is on a standard Linux system. This VM's /run is on the root ext4, where
+# every container's short-lived files (runtime state, shim sockets, CNI
+# results and leases, namespaces) cost inode allocations that get slower
+# the more inodes were deleted recently (ext4's recently_deleted() check:
+# ~17% of hakod's CPU and 2.5% of all in 20 parallel starts, perf record,
+# 2026-11-27), so a long run drifted slower. Both daemons' roots are there.
+mkdir -p "$RUN"
+if ! mount -t tmpfs -o mode=0711,size=512m hkb-run "$RUN"; then
+	echo "note: no tmpfs for the exec roots; they stay in $RUN on $(df --output=fstype "$RUN" | tail -1)"
+fi
+
 # Private copies of every binary whose memory is measured: PSS divides a
 # file's pages among every process that maps them, and other hakods or
 # dockerds on the machine would otherwise share (and halve) our text pages.
@@ -317,7 +335,7 @@ if "$T/bin/hakod" --help 2>&1 | grep -q -- '--cri-socket'; then hakod_extra+=(--
 # its own pair.
 hakod_nonet=()
 if "$T/bin/hakod" --help 2>&1 | grep -q -- '--bridge'; then hakod_nonet+=(--bridge=none); fi
-setsid "$T/bin/hakod" -H "unix://$HAKO_SOCK" --data-root "$T/hako-data" --exec-root "$T/hako-run" \
+setsid "$T/bin/hakod" -H "unix://$HAKO_SOCK" --data-root "$T/hako-data" --exec-root "$RUN/hako" \
 	--pidfile "$T/hakod.pid" "${hakod_extra[@]}" "${hakod_nonet[@]}" >"$LOGDIR/hakod.log" 2>&1 </dev/null &
 HAKOD_PID=$!
 # No --containerd: dockerd 20.10 starts its own containerd under
@@ -325,7 +343,7 @@ HAKOD_PID=$!
 # host's networking is left alone. --config-file: not /etc/docker/daemon.json.
 echo '{}' >"$T/daemon.json"
 PATH="$T/bin:$PATH" setsid "$T/bin/dockerd" --config-file "$T/daemon.json" -H "unix://$DOCKER_SOCK" \
-	--data-root "$T/docker-data" --exec-root "$T/docker-exec" --pidfile "$T/dockerd.pid" \
+	--data-root "$T/docker-data" --exec-root "$RUN/docker" --pidfile "$T/dockerd.pid" \
 	--bridge none --iptables=false --ip-masq=false --ip-forward=false --userland-proxy=false \
 	--exec-opt native.cgroupdriver=cgroupfs --cgroup-parent "/$CGP-docker" \
 	>"$LOGDIR/dockerd.log" 2>&1 </dev/null &
@@ -371,6 +389,37 @@ cli() { # cli VARIANT: sets CLI to the client command of VARIANT
 	dh) CLI=("${HH[@]}") ;;
 	kh) CLI=("${KH[@]}") ;;
 	esac
+}
+
+# settle: waits until the machine is quiet, at most 10 s: until the CPUs
+# were at least 90% idle over 0.2 s (/proc/stat). The bridge section calls it
+# before each round, so that no round pays for work the round before left
+# running: hakod detaches a removed container from its networks in the
+# background (the CNI plugins' DEL; engine/network.go), and after the
+# untimed `rm -f` of 20 containers that went on for 0.3-0.5 s of CPU into
+# whichever round came next, hakod's or dockerd's (measured 2026-11-27:
+# 230-530 ms of busy CPU in the 0.5 s after hakod's rm -f returned, 0-20 ms
+# after dockerd's). Rounds that found the machine busy are counted in
+# SETTLE_BUSY, rounds that waited the whole 10 s in SETTLE_TIMEOUTS.
+SETTLE_BUSY=0
+SETTLE_TIMEOUTS=0
+settle() {
+	[ "$SETTLE" = 1 ] || return 0
+	local end=$((SECONDS + 10)) first=1 u n s i w q sq st b0 a0 b1 a1
+	while :; do
+		read -r _ u n s i w q sq st _ </proc/stat
+		b0=$((u + n + s + q + sq + st)) a0=$((u + n + s + i + w + q + sq + st))
+		sleep 0.2
+		read -r _ u n s i w q sq st _ </proc/stat
+		b1=$((u + n + s + q + sq + st)) a1=$((u + n + s + i + w + q + sq + st))
+		(((b1 - b0) * 10 > a1 - a0)) || return 0
+		[ -z "$first" ] || SETTLE_BUSY=$((SETTLE_BUSY + 1))
+		first=
+		if [ $SECONDS -ge $end ]; then
+			SETTLE_TIMEOUTS=$((SETTLE_TIMEOUTS + 1))
+			return 0
+		fi
+	done
 }
 
 # timed FILE CMD...: runs CMD (output discarded) and appends its wall time
@@ -569,11 +618,11 @@ if [ "$BRIDGE" = 1 ] && "$T/bin/hakod" --help 2>&1 | grep -q -- '--bridge' && [ 
 		docker_ipt=(--iptables=true)
 		ipt_note=on
 	fi
-	setsid "$T/bin/hakod" -H "unix://$HAKO2_SOCK" --data-root "$T/hako2-data" --exec-root "$T/hako2-run" \
+	setsid "$T/bin/hakod" -H "unix://$HAKO2_SOCK" --data-root "$T/hako2-data" --exec-root "$RUN/hako2" \
 		--pidfile "$T/hakod2.pid" "${hakod_extra[@]}" >"$LOGDIR/hakod2.log" 2>&1 </dev/null &
 	HAKOD2_PID=$!
 	PATH="$T/bin:$PATH" setsid "$T/bin/dockerd" --config-file "$T/daemon.json" -H "unix://$DOCKER2_SOCK" \
-		--data-root "$T/docker2-data" --exec-root "$T/docker2-exec" --pidfile "$T/dockerd2.pid" \
+		--data-root "$T/docker2-data" --exec-root "$RUN/docker2" --pidfile "$T/dockerd2.pid" \
 		--bridge "$BR_DOCKER" "${docker_ipt[@]}" --ip-forward=false --exec-opt native.cgroupdriver=cgroupfs \
 		--cgroup-parent "/$CGP-docker" >"$LOGDIR/dockerd2.log" 2>&1 </dev/null &
 	DOCKERD2_PID=$!
@@ -620,6 +669,11 @@ if [ "$BRIDGE" = 1 ] && "$T/bin/hakod" --help 2>&1 | grep -q -- '--bridge' && [ 
 	declare -A BOPNAME=([brun]="run --rm IMG true (default bridge)" [bpar]="$PAR x run -d at once, until all run")
 	declare -A BTARGET=([brun]=0.20 [bpar]=0.20)
 	echo "timing: bridge $N (run --rm) and $PAR_ITER (parallel starts) measured rounds after $W and 1 warm-ups"
+	if [ "$SETTLE" = 1 ]; then
+		echo "each round once the CPUs are quiet (>= 90% idle over 0.2 s; SETTLE=0: at once)"
+	else
+		echo "each round at once after the one before (SETTLE=0)"
+	fi
 	for op in "${BOPS[@]}"; do
 		rounds=$N warm=$W
 		[ "$op" = brun ] || { rounds=$PAR_ITER warm=1; }
@@ -631,6 +685,7 @@ if [ "$BRIDGE" = 1 ] && "$T/bin/hakod" --help 2>&1 | grep -q -- '--bridge' && [ 
 				d=${DAEMON[$v]}
 				f=
 				((i < warm)) || f=$S/$op.$v
+				settle
 				if [ "$op" = brun ]; then
 					timed "$f" "${CLI[@]}" run --rm --cgroup-parent "/$CGP-$d" "$IMG" true
 				else
@@ -640,6 +695,7 @@ if [ "$BRIDGE" = 1 ] && "$T/bin/hakod" --help 2>&1 | grep -q -- '--bridge' && [ 
 		done
 		LOAD[$op]=$(cut -d' ' -f1 /proc/loadavg)
 	done
+	[ "$SETTLE" = 0 ] || echo "settle: $SETTLE_BUSY of the rounds found the CPUs busy and waited, $SETTLE_TIMEOUTS of them 10 s without quiet"
 	echo
 	printf '%-38s %-21s %-21s %-21s %9s %9s  %-14s %s\n' "wall time (ms), median / p90" "docker CLI->dockerd" "docker CLI->hakod" "hako CLI->hakod" "hakod/" "hako/" "target" "load"
 	for op in "${BOPS[@]}"; do
