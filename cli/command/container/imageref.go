@@ -10,9 +10,9 @@ import (
 // CLI does (reference.ParseAnyReference), with its error.
 //
 // Why not just call it: its grammar is regular expressions that the
-// reference package compiles on first use, ~1 ms of a `hako run`'s ~22 ms
-// of CPU (perf record, 2026-11-27), for what is nearly always a plain
-// name like "busybox" or "registry:5000/team/app:1.2". plainImageRef
+// reference package compiles on first use, for what is nearly always a
+// plain name like "busybox" or "registry:5000/team/app:1.2": `hako create`
+// took 25-29 ms of CPU with them and 22-24 without (docs/cli.md). plainImageRef
 // accepts only what the grammar surely accepts; anything else (a digest,
 // an image ID, an IPv6 host, uppercase, anything odd) goes to the parser,
 // which gives the answer and the error.
