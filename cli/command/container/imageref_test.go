@@ -1,11 +1,14 @@
 package container
 
 import (
+	"errors"
 	"math/rand"
 	"strings"
 	"testing"
 
 	"github.com/distribution/reference"
+	"github.com/hako-project/hako/cli/command"
+	"github.com/spf13/cobra"
 )
 
 func TestPlainImageRef(t *testing.T) {
@@ -77,4 +80,27 @@ func FuzzPlainImageRef(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCreateRefusesBadImageRef: `hako create` with an image name the
+// grammar refuses fails before any request, with docker's status 125 and
+// the parser's message, whether the fast path or the parser said no.
+func TestCreateRefusesBadImageRef(t *testing.T) {
+	for ref, msg := range map[string]string{
+		"Busybox":     "repository name (library/Busybox) must be lowercase",
+		"busy box":    "invalid reference format",
+		"a//b":        "invalid reference format",
+		"busybox:.x":  "invalid reference format",
+		"busybox@bad": "invalid reference format",
+	} {
+		root := &cobra.Command{Use: "hako", SilenceErrors: true, SilenceUsage: true}
+		cmd := NewCreateCommand(&command.Cli{Getenv: func(string) string { return "" }})
+		root.AddCommand(cmd)
+		root.SetArgs([]string{"create", ref})
+		err := root.Execute()
+		var se command.StatusError
+		if !errors.As(err, &se) || se.StatusCode != 125 || !strings.Contains(se.Error(), msg) {
+			t.Errorf("create %q: %#v, want status 125 and %q", ref, err, msg)
+		}
+	}
 }
