@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/hako-project/hako/internal/timerslack"
 )
 
 // A pod whose containers share a PID namespace needs a process to hold it:
@@ -60,7 +62,7 @@ func (e *Engine) startPause(runDir string, userns *IDMappings) (int, uint64, err
 		// Containers that join it set supplementary groups.
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
 	}
-	if err := cmd.Start(); err != nil {
+	if err := timerslack.Fork(cmd.Start); err != nil {
 		return 0, 0, fmt.Errorf("start the pod's pause process: %w", err)
 	}
 	pid := cmd.Process.Pid

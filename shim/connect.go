@@ -1,6 +1,7 @@
 package shim
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/hako-project/hako/internal/timerslack"
 	"github.com/hako-project/hako/shim/internal/proto"
 	"github.com/hako-project/hako/shim/runtime"
 )
@@ -54,8 +56,15 @@ func Cleanup(ctx context.Context, stateDir string) (*ExitStatus, error) {
 	args = append(append(args, cfg.RuntimeArgs...), "delete", "--force", cfg.ID)
 	cmd := exec.CommandContext(ctx, cfg.Runtime, args...)
 	cmd.Env = runtime.Env(cfg.Env)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return exit, fmt.Errorf("%s delete --force %s: %w: %s", filepath.Base(cfg.Runtime), cfg.ID, err, strings.TrimSpace(string(out)))
+	// The runtime runs the poststop hooks: hakod's original timer slack.
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err = timerslack.Fork(cmd.Start)
+	if err == nil {
+		err = cmd.Wait()
+	}
+	if err != nil {
+		return exit, fmt.Errorf("%s delete --force %s: %w: %s", filepath.Base(cfg.Runtime), cfg.ID, err, strings.TrimSpace(out.String()))
 	}
 	if err := os.RemoveAll(stateDir); err != nil {
 		return exit, fmt.Errorf("remove shim state directory: %w", err)

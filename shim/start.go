@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hako-project/hako/internal/timerslack"
 	"github.com/hako-project/hako/shim/internal/proto"
 	"github.com/hako-project/hako/trace"
 )
@@ -130,6 +131,9 @@ func spawn(ctx context.Context, bin string, cfg Config) (*os.File, error) {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{theirs}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	// Not timerslack.Fork: the shim is ours, and takes the coarse timer
+	// slack from birth, with the original in its environment (shimEnv),
+	// which it hands to the runtime and so to the container.
 	if err := cmd.Start(); err != nil {
 		ours.Close()
 		return nil, fmt.Errorf("start %s: %w", bin, err)
@@ -260,8 +264,9 @@ func lookBinary(bin string) (string, error) {
 }
 
 // shimEnv is the shim's own environment: only a PATH, so that nothing of
-// hakod's environment is kept alive per container, and GOMAXPROCS=1: the
-// shim is idle almost always, and each P costs memory.
+// hakod's environment is kept alive per container, GOMAXPROCS=1: the shim
+// is idle almost always, and each P costs memory, and hakod's original
+// timer slack (package timerslack).
 func shimEnv(env []string) []string {
 	path := defaultPath
 	for _, kv := range env {
@@ -270,7 +275,11 @@ func shimEnv(env []string) []string {
 			break
 		}
 	}
-	return []string{path, "GOMAXPROCS=1"}
+	out := []string{path, "GOMAXPROCS=1"}
+	if slack := timerslack.Env(); slack != "" {
+		out = append(out, slack)
+	}
+	return out
 }
 
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

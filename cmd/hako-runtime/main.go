@@ -25,8 +25,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	_ "github.com/hako-project/hako/internal/oneproc" // one P: see the package
+	"github.com/hako-project/hako/internal/timerslack"
 	"github.com/hako-project/hako/runtime/container"
-	_ "github.com/hako-project/hako/runtime/nsexec" // the container init runs in its constructor
+	"github.com/hako-project/hako/runtime/nsexec" // the container init runs in its constructor
 	"github.com/hako-project/hako/runtime/state"
 	"github.com/hako-project/hako/trace"
 )
@@ -72,6 +73,10 @@ func main() {
 	// A short-lived process: collecting garbage would cost more than it
 	// frees. (One P comes from internal/oneproc.)
 	debug.SetGCPercent(-1)
+	// The container's processes and the hooks get the slack the runtime
+	// was started with (timerslack.Fork in runtime/nsexec and
+	// runtime/hooks); the constructor made it coarse before Go started.
+	timerslack.CoarsenFrom(nsexec.OriginalTimerSlack())
 	os.Exit(run(os.Args[1:]))
 }
 

@@ -13,6 +13,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/hako-project/hako/internal/timerslack/timerslacktest"
 	"github.com/hako-project/hako/runtime/nsexec"
 )
 
@@ -245,6 +246,44 @@ func TestExec(t *testing.T) {
 		t.Errorf("exec in a stopped container: code %d %q", code, errs)
 	}
 	r.must("delete", id)
+	r.assertGone(id, b)
+}
+
+// TestTimerSlackOfTheCaller: hako-runtime runs with a coarse timer slack
+// (internal/timerslack), but the container's process, an exec'd process
+// and the hooks get the slack the runtime was started with, as under runc.
+func TestTimerSlackOfTheCaller(t *testing.T) {
+	const slack = 123457 // neither the kernel's default nor ours
+	want := strconv.Itoa(slack)
+	r := newRT(t)
+	b := newBundle(t, "sh", "-c", "cat /proc/self/timerslack_ns > /init.tmp; mv /init.tmp /init; sleep 60")
+	hook := func(name string) []specs.Hook {
+		return []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "cat /proc/self/timerslack_ns > " + filepath.Join(b.dir, name)}}}
+	}
+	b.spec.Hooks = &specs.Hooks{Prestart: hook("prestart"), Poststart: hook("poststart"), Poststop: hook("poststop")}
+	b.save()
+	id := uniqueID(t)
+	var out string
+	timerslacktest.With(t, slack, func() {
+		r.must("run", "-d", "--bundle", b.dir, id)
+		out = r.must("exec", id, "cat", "/proc/self/timerslack_ns")
+		for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+			if _, err := os.Stat(filepath.Join(b.dir, "rootfs/init")); err == nil {
+				break
+			}
+		}
+		r.must("kill", id, "KILL")
+		r.waitStatus(id, "stopped")
+		r.must("delete", id)
+	})
+	if out != want+"\n" {
+		t.Errorf("exec'd process: slack %q, want %d", out, slack)
+	}
+	for _, f := range []string{"rootfs/init", "prestart", "poststart", "poststop"} {
+		if got, err := os.ReadFile(filepath.Join(b.dir, f)); err != nil || strings.TrimSpace(string(got)) != want {
+			t.Errorf("%s: slack %q (%v), want %d", f, got, err, slack)
+		}
+	}
 	r.assertGone(id, b)
 }
 

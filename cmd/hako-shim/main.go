@@ -25,6 +25,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hako-project/hako/internal/timerslack"
 	"github.com/hako-project/hako/shim/monitor"
 )
 
@@ -41,6 +42,9 @@ func init() {
 }
 
 func main() {
+	// The runtime, and through it the container, get the slack the shim
+	// was started with (shim/reaper starts them with timerslack.Fork).
+	timerslack.Coarsen()
 	os.Exit(run(os.Args[1:]))
 }
 

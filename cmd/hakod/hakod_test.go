@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hako-project/hako/internal/timerslack"
+	"github.com/hako-project/hako/internal/timerslack/timerslacktest"
 	"github.com/hako-project/hako/test/hakodtest"
 )
 
@@ -227,6 +229,43 @@ func processWith(t *testing.T, prog, arg string) int {
 	}
 	t.Fatalf("no %s process with %s", prog, arg)
 	return 0
+}
+
+// TestContainersGetHakodsTimerSlack: hakod and the shims run with a coarse
+// timer slack (internal/timerslack); a container's processes, run or
+// exec'd, get the slack hakod was started with.
+func TestContainersGetHakodsTimerSlack(t *testing.T) {
+	const slack = 123457 // neither the kernel's default nor ours
+	want := strconv.Itoa(slack)
+	var d *hakodtest.Daemon
+	timerslacktest.With(t, slack, func() { d = hakodtest.Start(t) })
+	img := d.DefaultImage()
+	if out := d.MustDocker("run", "--rm", img, "cat", "/proc/self/timerslack_ns"); out != want {
+		t.Errorf("run: the container's slack is %q, want %s", out, want)
+	}
+	// Whichever the runtime: the shim starts runc with hakod's slack too.
+	if _, err := exec.LookPath("runc"); err == nil {
+		if out := d.MustDocker("run", "--rm", "--runtime", "runc", img, "cat", "/proc/self/timerslack_ns"); out != want {
+			t.Errorf("run on runc: the container's slack is %q, want %s", out, want)
+		}
+	}
+	d.MustDocker("run", "-d", "--name", "slack", img, "sleep", "60")
+	if out := d.MustDocker("exec", "slack", "cat", "/proc/self/timerslack_ns"); out != want {
+		t.Errorf("exec: the process's slack is %q, want %s", out, want)
+	}
+	// The container's init is the shim's child; the shim is coarse.
+	pid := d.MustDocker("inspect", "-f", "{{.State.Pid}}", "slack")
+	st, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := strings.Fields(string(st[strings.LastIndexByte(string(st), ')')+1:]))
+	shim := fields[1]
+	comm, _ := os.ReadFile("/proc/" + shim + "/comm")
+	if got, _ := os.ReadFile("/proc/" + shim + "/timerslack_ns"); strings.TrimSpace(string(comm)) != "hako-shim" || strings.TrimSpace(string(got)) != strconv.Itoa(timerslack.Coarse) {
+		t.Errorf("the container's parent %s (%q) has slack %q, want hako-shim with %d", shim, comm, got, timerslack.Coarse)
+	}
+	d.MustDocker("rm", "-f", "slack")
 }
 
 func TestRuntimeChoice(t *testing.T) {

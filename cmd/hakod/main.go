@@ -25,6 +25,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/hako-project/hako/internal/timerslack"
+
 	"github.com/hako-project/hako/api/docker"
 	"github.com/hako-project/hako/engine"
 	"github.com/hako-project/hako/image"
@@ -80,6 +82,9 @@ func init() {
 }
 
 func main() {
+	// Before hakod starts anything: shims and containers get the slack
+	// hakod was given (timerslack.Fork), the CNI plugins the coarse one.
+	timerslack.Coarsen()
 	if err := newCommand().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "hakod:", err)
 		os.Exit(1)

@@ -19,6 +19,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/hako-project/hako/internal/timerslack"
 	"github.com/hako-project/hako/trace"
 )
 
@@ -91,7 +92,11 @@ func run(ctx context.Context, field string, h specs.Hook, state []byte) (err err
 	}
 	defer out.Close()
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, out, out
-	err = cmd.Run()
+	// The hook is the user's program: the runtime's original timer slack.
+	err = timerslack.Fork(cmd.Start)
+	if err == nil {
+		err = cmd.Wait()
+	}
 	if ctx.Err() == context.DeadlineExceeded {
 		return fmt.Errorf("%s (%s): did not finish within its timeout of %d s", field, h.Path, *h.Timeout)
 	}

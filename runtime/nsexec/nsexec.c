@@ -1642,6 +1642,26 @@ static void gate(const char *path)
 	_exit(1);
 }
 
+/*
+ * An ordinary command's threads get a coarse timer slack from the start,
+ * sysmon included, which Go makes before main (internal/timerslack says
+ * why). The original stays here for the Go side (OriginalTimerSlack),
+ * which gives it back to the container's processes and hooks; not in the
+ * environment, which Go reads from the process's stack, not from environ.
+ * Paths that exec the user's program (the init) or nothing (gate, the C
+ * delete and start) keep the caller's slack.
+ */
+unsigned long hako_original_slack;
+
+static void coarse_timer_slack(void)
+{
+	int cur = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+	if (cur <= 0 || cur >= HAKO_COARSE_SLACK)
+		return;
+	if (prctl(PR_SET_TIMERSLACK, HAKO_COARSE_SLACK, 0, 0, 0) == 0)
+		hako_original_slack = (unsigned long)cur;
+}
+
 __attribute__((constructor)) static void hako_nsexec(int argc, char **argv, char **envp)
 {
 	const char *env = getenv(HAKO_INIT_ENV);
@@ -1663,6 +1683,7 @@ __attribute__((constructor)) static void hako_nsexec(int argc, char **argv, char
 		 * one arena serves.
 		 */
 		mallopt(M_ARENA_MAX, 1);
+		coarse_timer_slack();
 		hako_prefault_self();
 		return;
 	}

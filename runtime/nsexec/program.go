@@ -11,6 +11,7 @@ package nsexec
 
 /*
 #include "proto.h"
+extern unsigned long hako_original_slack;
 */
 import "C"
 
@@ -79,7 +80,14 @@ const (
 	msgStart         = C.HAKO_MSG_START
 	msgError         = C.HAKO_MSG_ERROR
 	initEnv          = C.HAKO_INIT_ENV
+	// The constructor's copy of internal/timerslack's constant.
+	coarseSlack = C.HAKO_COARSE_SLACK
 )
+
+// OriginalTimerSlack is the timer slack (ns) this process was started with
+// if the constructor made it coarse before Go started (nsexec.c), else 0.
+// Hand it to timerslack.CoarsenFrom.
+func OriginalTimerSlack() uint64 { return uint64(C.hako_original_slack) }
 
 // Step names an operation for the trace and for error messages: Span is the
 // span name (empty: no span of its own), Field the spec field it carries out

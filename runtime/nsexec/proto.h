@@ -21,6 +21,12 @@
 
 #define HAKO_INIT_ENV "_HAKO_INIT"
 
+/*
+ * The coarse timer slack of hako-runtime's Go commands: internal/timerslack's
+ * Coarse (a test in this package checks they agree).
+ */
+#define HAKO_COARSE_SLACK 2000000
+
 enum hako_msg {
 	HAKO_MSG_BOOTSTRAP = 1, /* parent -> init: the program */
 	HAKO_MSG_PID,           /* init -> parent: u32 pid of the process that runs the rest */

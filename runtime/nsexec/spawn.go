@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hako-project/hako/internal/timerslack"
 )
 
 // Config says how to start a container process and how to answer it while it
@@ -123,7 +125,13 @@ func Start(cfg *Config, self *os.File) (*Process, error) {
 		attr.Sys.UseCgroupFD = true
 		attr.Sys.CgroupFD = int(cfg.CgroupFD.Fd())
 	}
-	first, err := syscall.ForkExec("/proc/self/fd/"+strconv.Itoa(exeFD), []string{"hako-runtime", "init"}, attr)
+	// The init becomes the container's process: the runtime's original
+	// timer slack, not its coarse one.
+	var first int
+	err = timerslack.Fork(func() (err error) {
+		first, err = syscall.ForkExec("/proc/self/fd/"+strconv.Itoa(exeFD), []string{"hako-runtime", "init"}, attr)
+		return err
+	})
 	runtime.KeepAlive(files)
 	// Only the child keeps its end: an init that dies then reads as EOF.
 	child.Close()

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hako-project/hako/internal/timerslack"
 )
 
 // Exit is a reaped child's end.
@@ -116,7 +118,9 @@ func (r *Reaper) Start(cmd *exec.Cmd) (int, <-chan Exit, error) {
 	ch := make(chan Exit, 1)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := cmd.Start(); err != nil {
+	// What a shim starts is a runtime, which starts the container: with
+	// the shim's original timer slack, not its coarse one.
+	if err := timerslack.Fork(cmd.Start); err != nil {
 		return 0, nil, err
 	}
 	pid := cmd.Process.Pid
