@@ -61,16 +61,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# shellcheck source=bench/engine/cpus.sh
+. "$(dirname "${BASH_SOURCE[0]}")/cpus.sh"
+
 # quiet: until the CPUs are >= 90% idle over 0.2 s (at most 10 s).
 quiet() {
-	local u n s i w q sq st b0 a0 b1 a1 k
+	local k
 	for ((k = 0; k < 50; k++)); do
-		read -r _ u n s i w q sq st _ </proc/stat
-		b0=$((u + n + s + q + sq + st)) a0=$((u + n + s + i + w + q + sq + st))
-		sleep 0.2
-		read -r _ u n s i w q sq st _ </proc/stat
-		b1=$((u + n + s + q + sq + st)) a1=$((u + n + s + i + w + q + sq + st))
-		(( (b1 - b0) * 10 > a1 - a0 )) || return 0
+		cpus_busy 0.2 || return 0
 	done
 }
 

@@ -403,16 +403,12 @@ cli() { # cli VARIANT: sets CLI to the client command of VARIANT
 # SETTLE_BUSY, rounds that waited the whole 10 s in SETTLE_TIMEOUTS.
 SETTLE_BUSY=0
 SETTLE_TIMEOUTS=0
+# shellcheck source=bench/engine/cpus.sh
+. "$here/cpus.sh"
 settle() {
 	[ "$SETTLE" = 1 ] || return 0
-	local end=$((SECONDS + 10)) first=1 u n s i w q sq st b0 a0 b1 a1
-	while :; do
-		read -r _ u n s i w q sq st _ </proc/stat
-		b0=$((u + n + s + q + sq + st)) a0=$((u + n + s + i + w + q + sq + st))
-		sleep 0.2
-		read -r _ u n s i w q sq st _ </proc/stat
-		b1=$((u + n + s + q + sq + st)) a1=$((u + n + s + i + w + q + sq + st))
-		(((b1 - b0) * 10 > a1 - a0)) || return 0
+	local end=$((SECONDS + 10)) first=1
+	while cpus_busy 0.2; do
 		[ -z "$first" ] || SETTLE_BUSY=$((SETTLE_BUSY + 1))
 		first=
 		if [ $SECONDS -ge $end ]; then
