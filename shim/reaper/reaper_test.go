@@ -161,3 +161,62 @@ func TestStartError(t *testing.T) {
 		t.Error("Start of a missing binary succeeded")
 	}
 }
+
+// TestStartFiles: Start gives the child what os/exec would for the fields
+// it honours: Dir, Env, stdio (nil: /dev/null; a nil *os.File: closed) and
+// ExtraFiles from fd 3; stdio of another type is refused.
+func TestStartFiles(t *testing.T) {
+	r := reaper(t)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in")
+	if err := os.WriteFile(in, []byte("from stdin\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdin, err := os.Open(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	out, err := os.Create(filepath.Join(dir, "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	extra, err := os.Open(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	cmd := exec.Command("/bin/sh", "-c", `pwd; echo "$FOO"; cat; cat <&3; readlink /proc/self/fd/2`)
+	cmd.Dir, cmd.Env = dir, []string{"FOO=bar", "PATH=/usr/bin:/bin"}
+	cmd.Stdin, cmd.Stdout = stdin, out
+	cmd.ExtraFiles = []*os.File{extra}
+	_, ch, err := r.Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := waitExit(t, ch); e.Code() != 0 {
+		t.Fatalf("exit %d", e.Code())
+	}
+	got, _ := os.ReadFile(out.Name())
+	if want := dir + "\nbar\nfrom stdin\nfrom stdin\n/dev/null\n"; string(got) != want {
+		t.Errorf("output %q, want %q", got, want)
+	}
+
+	var none *os.File
+	cmd = exec.Command("/bin/sh", "-c", `[ -e /proc/self/fd/0 ] && echo open || echo closed`)
+	cmd.Stdin, cmd.Stdout = none, out
+	if _, ch, err = r.Start(cmd); err != nil {
+		t.Fatal(err)
+	}
+	waitExit(t, ch)
+	if got, _ := os.ReadFile(out.Name()); !strings.HasSuffix(string(got), "closed\n") {
+		t.Errorf("a nil *os.File stdin: %q, want it closed", got)
+	}
+
+	cmd = exec.Command("/bin/true")
+	cmd.Stdout = &strings.Builder{}
+	if _, _, err := r.Start(cmd); err == nil || !strings.Contains(err.Error(), "not an *os.File") {
+		t.Errorf("stdout of another type: %v", err)
+	}
+}
