@@ -49,7 +49,8 @@ const Coarse = 2_000_000
 // thread has then.
 const EnvOriginal = "_HAKO_TIMERSLACK"
 
-// original is the slack the process started with, 0 until Coarsen.
+// original is the slack the process started with (the kernel's default is
+// 50000 ns), 0 while Coarsen has changed nothing.
 var original uint64
 
 // Coarsen records the process's original slack and gives every thread of
@@ -127,10 +128,6 @@ func Env() string {
 	}
 	return EnvOriginal + "=" + strconv.FormatUint(original, 10)
 }
-
-// Original is the slack the process started with (the kernel's default is
-// 50000 ns), or 0 if Coarsen did not change it.
-func Original() uint64 { return original }
 
 // Fork calls start, which starts one process (exec.Cmd.Start,
 // syscall.ForkExec), on a thread whose slack is the original, so that the

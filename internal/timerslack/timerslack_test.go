@@ -68,8 +68,8 @@ func TestCoarsenAndFork(t *testing.T) {
 	}
 
 	Coarsen()
-	if got := Original(); got != start {
-		t.Fatalf("Original() = %d, want %d", got, start)
+	if original != start {
+		t.Fatalf("original = %d, want %d", original, start)
 	}
 	cur, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
 	if err != nil || cur != Coarse {
@@ -106,8 +106,8 @@ func TestCoarsenAndFork(t *testing.T) {
 
 	// Again: nothing changes, the original stays known.
 	Coarsen()
-	if got := Original(); got != start {
-		t.Errorf("a second Coarsen made Original() %d, want %d", got, start)
+	if original != start {
+		t.Errorf("a second Coarsen made the original %d, want %d", original, start)
 	}
 }
 
@@ -120,7 +120,7 @@ func TestCoarsenFromBirth(t *testing.T) {
 		Coarsen()
 		_, kept := os.LookupEnv(EnvOriginal)
 		cur, _ := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
-		fmt.Printf("original=%d current=%d kept=%v\n", Original(), cur, kept)
+		fmt.Printf("original=%d current=%d kept=%v\n", original, cur, kept)
 		os.Exit(0)
 	}
 	for _, c := range []struct {
