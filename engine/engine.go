@@ -21,6 +21,7 @@ import (
 
 	"github.com/hako-project/hako/image"
 	"github.com/hako-project/hako/network"
+	"github.com/hako-project/hako/shim"
 	"github.com/hako-project/hako/volume"
 )
 
@@ -73,6 +74,10 @@ type Engine struct {
 	sandboxes sandboxSet // pod sandboxes (sandbox.go)
 
 	volumes *volume.Store // named and anonymous volumes (volumes.go)
+
+	// spares keeps a shim started ahead of the next container start
+	// (shim.Spares).
+	spares *shim.Spares
 }
 
 var bucketContainers = []byte("containers")
@@ -116,6 +121,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		cfg: cfg, log: cfg.Log, db: db, images: cfg.Images,
 		events: newEvents(), traces: newTraces(cfg.tracesDir()),
 		containers: map[string]*Container{}, names: map[string]string{}, execs: map[string]*Exec{},
+		spares: &shim.Spares{},
 	}
 	e.volumes = vols // before load, which counts the containers' volumes
 	if err := e.load(ctx); err != nil {
@@ -135,6 +141,7 @@ func (e *Engine) Close() error {
 		cs = append(cs, c)
 	}
 	e.mu.Unlock()
+	e.spares.Close()
 	for _, c := range cs {
 		c.detach()
 	}

@@ -51,7 +51,7 @@ func (e *Engine) newTask(ctx context.Context, c *Container, bundle string, run b
 		ID: c.ID, Bundle: bundle, StateDir: filepath.Join(e.cfg.shimsDir(), c.ID),
 		Runtime: rt, RuntimeRoot: filepath.Join(e.cfg.runtimeRoot(), snap.Runtime),
 		Terminal: snap.Config.Tty, Stdin: snap.Config.OpenStdin, StdinOnce: snap.Config.StdinOnce,
-		Binary: e.cfg.ShimPath, Run: run,
+		Binary: e.cfg.ShimPath, Run: run, Spares: e.spares,
 	}
 	lc, err := logConfig(e.logPath(c.ID), snap.HostConfig.LogConfig.Config)
 	if err != nil {

@@ -82,6 +82,9 @@ type Config struct {
 	// start. Use it only when nothing must happen between the two (hakod
 	// sets up a bridge network in that gap).
 	Run bool
+	// Spares, if set, gives Start a shim started ahead of need, and
+	// starts the next one after it (see Spares).
+	Spares *Spares
 }
 
 // LogConfig says how the container's output is logged.

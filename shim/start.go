@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -81,18 +82,41 @@ func Start(ctx context.Context, cfg Config) (_ *Client, err error) {
 	if err := os.WriteFile(filepath.Join(cfg.StateDir, proto.ConfigFile), b, 0o600); err != nil {
 		return nil, fmt.Errorf("shim config: %w", err)
 	}
-	sync, err := spawn(ctx, bin, cfg)
-	if err != nil {
-		return nil, err
+	env := shimEnv(cfg.Env)
+	// A spare shim, started ahead of need (Spares), has paid for its
+	// process start already; otherwise one is started now.
+	sync := cfg.Spares.take(bin, env)
+	if sync != nil {
+		if err := proto.WriteMsg(sync, proto.Assign{StateDir: cfg.StateDir}); err != nil {
+			sync.Close() // it died while idle; EOF ends it if not
+			sync = nil
+		}
+	}
+	span.SetAttr("spare", strconv.FormatBool(sync != nil))
+	if sync == nil {
+		logf, err := os.OpenFile(filepath.Join(cfg.StateDir, proto.LogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("shim log: %w", err)
+		}
+		sync, _, err = spawn(bin, []string{"--state-dir", cfg.StateDir}, env, logf)
+		logf.Close()
+		if err != nil {
+			return nil, err
+		}
 	}
 	spawned = true
 	defer sync.Close()
+	// The next container's spare starts once this one is created, so that
+	// its start-up does not compete with this one's for the CPUs.
+	defer cfg.Spares.refill(bin, env)
 	return awaitReport(ctx, sync, cfg)
 }
 
-// spawn starts the monitor, `hako-shim --state-dir DIR`, with its end of a
-// socket pair as fd 3, in a session of its own, cwd /, stdin /dev/null and
-// stdout+stderr appended to DIR/shim.log (a panic lands there).
+// spawn starts `hako-shim ARGS` (the monitor: --state-dir DIR, or a spare:
+// --spare) with its end of a socket pair as fd 3, in a session of its own,
+// cwd /, stdin /dev/null and stdout+stderr to log (a panic lands there;
+// nil: /dev/null). It returns our end of the socket and a channel closed
+// once the process has exited.
 //
 // The monitor is started directly, one exec, rather than by a first
 // process that re-executes it and exits (containerd's shims do that): on
@@ -103,32 +127,28 @@ func Start(ctx context.Context, cfg Config) (_ *Client, err error) {
 // restarted) the monitor is reparented to init or the nearest subreaper,
 // which reaps it then. Its own session keeps it out of hakod's process
 // group and terminal, so signals meant for hakod do not reach it.
-func spawn(ctx context.Context, bin string, cfg Config) (*os.File, error) {
+func spawn(bin string, args, env []string, log *os.File) (*os.File, <-chan struct{}, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("shim sync socket: %w", err)
+		return nil, nil, fmt.Errorf("shim sync socket: %w", err)
 	}
 	// Non-blocking, so reads go through the poller and Close (when ctx
 	// ends) interrupts them.
 	if err := unix.SetNonblock(fds[0], true); err != nil {
 		unix.Close(fds[0])
 		unix.Close(fds[1])
-		return nil, fmt.Errorf("shim sync socket: %w", err)
+		return nil, nil, fmt.Errorf("shim sync socket: %w", err)
 	}
 	ours, theirs := os.NewFile(uintptr(fds[0]), "shim-sync"), os.NewFile(uintptr(fds[1]), "shim-sync")
 	defer theirs.Close()
-	logf, err := os.OpenFile(filepath.Join(cfg.StateDir, proto.LogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		ours.Close()
-		return nil, fmt.Errorf("shim log: %w", err)
-	}
-	defer logf.Close()
 	// Not CommandContext: the monitor outlives ctx. If ctx ends before the
 	// report, awaitReport closes our end and the monitor cleans up.
-	cmd := exec.Command(bin, "--state-dir", cfg.StateDir)
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = "/"
-	cmd.Env = shimEnv(cfg.Env)
-	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = env
+	if log != nil {
+		cmd.Stdout, cmd.Stderr = log, log
+	}
 	cmd.ExtraFiles = []*os.File{theirs}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	// Not timerslack.Fork: the shim is ours, and takes the coarse timer
@@ -136,28 +156,31 @@ func spawn(ctx context.Context, bin string, cfg Config) (*os.File, error) {
 	// which it hands to the runtime and so to the container.
 	if err := cmd.Start(); err != nil {
 		ours.Close()
-		return nil, fmt.Errorf("start %s: %w", bin, err)
+		return nil, nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	reap(cmd)
-	return ours, nil
+	return ours, reap(cmd), nil
 }
 
 // reap waits for the monitor to exit, in the background, and collects its
-// status. It waits on a pidfd through the runtime's poller, so a
-// long-lived shim costs hakod a parked goroutine and no thread (os/exec's
-// Wait blocks a thread in waitid for as long as the child lives).
-func reap(cmd *exec.Cmd) {
+// status; the channel it returns is closed then. It waits on a pidfd
+// through the runtime's poller, so a long-lived shim costs hakod a parked
+// goroutine and no thread (os/exec's Wait blocks a thread in waitid for as
+// long as the child lives).
+func reap(cmd *exec.Cmd) <-chan struct{} {
+	done := make(chan struct{})
 	fd, err := unix.PidfdOpen(cmd.Process.Pid, unix.PIDFD_NONBLOCK)
 	if err != nil {
-		go func() { _ = cmd.Wait() }()
-		return
+		go func() { _ = cmd.Wait(); close(done) }()
+		return done
 	}
 	pidfd := os.NewFile(uintptr(fd), "shim-pidfd")
 	go func() {
 		_ = waitExit(context.Background(), pidfd)
 		pidfd.Close()
 		_ = cmd.Wait() // returns at once: the process has exited
+		close(done)
 	}()
+	return done
 }
 
 // awaitReport reads the shim's report of the create. On success it

@@ -10,7 +10,8 @@
 //
 // with the sync socket as fd 3, in a session of its own, and reaps it if it
 // exits while hakod lives; when hakod dies the shim is reparented to init
-// and outlives it.
+// and outlives it. hakod also keeps one `hako-shim --spare` started ahead
+// of need (shim.Spares), which waits on fd 3 to be told its DIR.
 package main
 
 import (
@@ -22,6 +23,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -45,7 +47,12 @@ func main() {
 	// The runtime, and through it the container, get the slack the shim
 	// was started with (shim/reaper starts them with timerslack.Fork).
 	timerslack.Coarsen()
-	os.Exit(run(os.Args[1:]))
+	// Copies: a spare rewrites os.Args' memory (retitle).
+	args := make([]string, len(os.Args)-1)
+	for i, a := range os.Args[1:] {
+		args[i] = strings.Clone(a)
+	}
+	os.Exit(run(args))
 }
 
 func run(args []string) int {
@@ -57,6 +64,7 @@ func run(args []string) int {
 	fs := flag.NewFlagSet("hako-shim", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	stateDir := fs.String("state-dir", "", "the container's shim state directory (holds config.json)")
+	spare := fs.Bool("spare", false, "start as a spare: wait on fd 3 for the state directory to serve")
 	showVersion := fs.Bool("version", false, "print the version")
 	help := fs.Bool("help", false, "show help")
 	fs.BoolVar(help, "h", false, "show help")
@@ -72,7 +80,11 @@ func run(args []string) int {
 	case *help:
 		usage(os.Stdout, fs)
 		return 0
-	case *stateDir == "" || !filepath.IsAbs(*stateDir) || fs.NArg() != 0:
+	case *spare && (*stateDir != "" || fs.NArg() > 1 || strings.TrimSpace(fs.Arg(0)) != ""):
+		fmt.Fprintln(os.Stderr, "hako-shim: --spare takes no --state-dir and no arguments (but room: blanks)")
+		usage(os.Stderr, fs)
+		return 2
+	case !*spare && (*stateDir == "" || !filepath.IsAbs(*stateDir) || fs.NArg() != 0):
 		fmt.Fprintln(os.Stderr, "hako-shim: want --state-dir with an absolute path and no arguments")
 		usage(os.Stderr, fs)
 		return 2
@@ -86,7 +98,18 @@ func run(args []string) int {
 	// growth (a 1 MiB minimum goal instead of 4 MiB) lets the scavenger
 	// give back what a burst of output used.
 	debug.SetGCPercent(25)
-	if err := monitor.Run(*stateDir, report); err != nil {
+	if *spare {
+		err = monitor.RunSpare(report, func(dir string) {
+			// Named for its container from here on, as if started so.
+			retitle(os.Args, "--state-dir", dir)
+		})
+		if errors.Is(err, monitor.ErrNotNeeded) {
+			return 0
+		}
+	} else {
+		err = monitor.Run(*stateDir, report)
+	}
+	if err != nil {
 		return 1
 	}
 	return 0
@@ -104,7 +127,8 @@ func reportSocket() (*os.File, error) {
 
 func usage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintf(w, "hako-shim: the per-container monitor between hakod and the OCI runtime\n\n"+
-		"Usage: hako-shim --state-dir DIR   (run by hakod, with its sync socket as fd 3)\n\nFlags:\n")
+		"Usage: hako-shim --state-dir DIR   (run by hakod, with its sync socket as fd 3)\n"+
+		"       hako-shim --spare            (the same, told DIR on fd 3 when a container needs it)\n\nFlags:\n")
 	fs.VisitAll(func(f *flag.Flag) {
 		fmt.Fprintf(w, "  --%-10s %s\n", f.Name, f.Usage)
 	})

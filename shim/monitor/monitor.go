@@ -109,7 +109,12 @@ type Monitor struct {
 // client that goes away before that (hakod killed while starting the
 // container) makes the shim remove the container again.
 func Run(stateDir string, report *os.File) error {
-	m := &Monitor{dir: stateDir, execs: map[string]*process{}, quit: make(chan struct{}),
+	return run(stateDir, report, nil)
+}
+
+// run is Run with the reaper made already (a spare's), or nil.
+func run(stateDir string, report *os.File, r *reaper.Reaper) error {
+	m := &Monitor{dir: stateDir, execs: map[string]*process{}, quit: make(chan struct{}), reaper: r,
 		bufs: &sync.Pool{New: func() any { b := make([]byte, proto.MaxFrame); return &b }}}
 	err := m.setup()
 	if err == nil {
@@ -157,8 +162,10 @@ func (m *Monitor) setup() error {
 		return fmt.Errorf("open shim log: %w", err)
 	}
 	m.log = slog.New(slog.NewTextHandler(lf, nil)).With("id", m.cfg.ID)
-	if m.reaper, err = reaper.New(); err != nil {
-		return err
+	if m.reaper == nil {
+		if m.reaper, err = reaper.New(); err != nil {
+			return err
+		}
 	}
 	m.rt = &runtime.Runtime{Path: m.cfg.Runtime, Root: m.cfg.RuntimeRoot, Args: m.cfg.RuntimeArgs,
 		Env: runtime.Env(m.cfg.Env), ID: m.cfg.ID, Dir: m.dir, Spawn: m.reaper.Start, Timeout: runtimeTimeout}

@@ -121,6 +121,15 @@ type Exit struct {
 	OOMKilled bool      `json:"oom_killed,omitempty"`
 }
 
+// Assign is what the client sends a spare shim (`hako-shim --spare`) on
+// its sync socket to make it the monitor of the container whose state
+// directory (holding ConfigFile) is StateDir; from there on the shim does
+// what `hako-shim --state-dir StateDir` does. A spare that reads
+// end-of-file instead exits: it is no longer needed.
+type Assign struct {
+	StateDir string `json:"state_dir"`
+}
+
 // Report is what a starting shim tells the client on its sync socket: the
 // outcome of the runtime's create.
 type Report struct {

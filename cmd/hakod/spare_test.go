@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hako-project/hako/test/hakodtest"
+)
+
+// idleSpares lists the pids of the spare shims (shim.Spares) that d's
+// hakod, whose pid is hakod, started and has not yet given a container.
+// (Other hakods' spares may run the same binary.)
+func idleSpares(d *hakodtest.Daemon, hakod int) []int {
+	var out []int
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, _ := os.ReadFile(p)
+		if !bytes.HasPrefix(b, []byte(d.Bin.Shim+"\x00--spare\x00")) {
+			continue
+		}
+		pid, _ := strconv.Atoi(strings.Split(p, "/")[2])
+		if st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil {
+			s := string(st)
+			f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+			if f[0] != "Z" && f[1] == strconv.Itoa(hakod) {
+				out = append(out, pid)
+			}
+		}
+	}
+	return out
+}
+
+// running: pid exists and is not a zombie.
+func running(pid int) bool {
+	st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(st)
+	return !strings.HasPrefix(s[strings.LastIndexByte(s, ')')+2:], "Z")
+}
+
+func hakodPid(t *testing.T, d *hakodtest.Daemon) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(d.Dir, "hakod.pid"))
+	must(t, err)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	must(t, err)
+	return pid
+}
+
+func untilTrue(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// TestSpareShim: once hakod has started a container it keeps a spare
+// shim; the next container's shim is that spare, named for its container
+// in ps as any shim; hakod's stop ends the idle spare before hakod exits,
+// and a kill -9 of hakod ends it too (it reads end-of-file) while the
+// containers run on.
+func TestSpareShim(t *testing.T) {
+	d := hakodtest.Start(t)
+	img := d.DefaultImage()
+	d.MustDocker("run", "--rm", img, "true")
+	hakod := hakodPid(t, d)
+	var spare []int
+	untilTrue(t, "a spare shim", func() bool { spare = idleSpares(d, hakod); return len(spare) == 1 })
+
+	id := d.MustDocker("run", "-d", img, "sleep", "1000")
+	pid := d.MustDocker("inspect", "-f", "{{.State.Pid}}", id)
+	if shim := processWith(t, "hako-shim", id); shim != spare[0] {
+		t.Errorf("the container's shim is %d, want the spare %d", shim, spare[0])
+	}
+	var next []int
+	untilTrue(t, "the next spare", func() bool { next = idleSpares(d, hakod); return len(next) == 1 })
+
+	d.Stop()
+	if running(next[0]) {
+		t.Errorf("spare %d outlives hakod's stop", next[0])
+	}
+	if _, err := os.Stat("/proc/" + pid); err != nil {
+		t.Fatalf("the container died with hakod: %v", err)
+	}
+
+	d.Restart()
+	d.MustDocker("run", "--rm", img, "true")
+	hakod = hakodPid(t, d)
+	untilTrue(t, "a spare shim after the restart", func() bool { spare = idleSpares(d, hakod); return len(spare) == 1 })
+	d.Kill()
+	untilTrue(t, "the spare of a killed hakod to exit", func() bool { return !running(spare[0]) })
+	if _, err := os.Stat("/proc/" + pid); err != nil {
+		t.Fatalf("the container died with hakod: %v", err)
+	}
+	d.Restart()
+	d.MustDocker("rm", "-f", id)
+	assertClean(t, d)
+}

@@ -1,0 +1,161 @@
+package shim
+
+import (
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Spares keeps one hako-shim started ahead of need, so that a container's
+// start does not wait for a shim's process start: on the machines hako is
+// measured on, starting a Go process is ~8 ms of page faults, a tenth of
+// `hako run --rm`. The spare (`hako-shim --spare`) runs the Go runtime's
+// start-up and then blocks reading its sync socket; Start hands it the
+// container's state directory (proto.Assign) and it carries on as
+// `hako-shim --state-dir DIR` would. It has no state directory, socket or
+// container until then, so there is nothing of it to adopt or clean up
+// after a crash: when its owner exits, killed or not, the kernel closes
+// the socket, and the spare reads end-of-file and exits.
+//
+// One spare at most, started after a Start that used one (or had none):
+// sequential starts each find one ready, and a burst of parallel starts
+// uses it for the first and starts shims as before for the rest. Its cost
+// is one idle shim once a container has been started, not one per
+// container.
+//
+// The zero value is ready to use; a nil *Spares never has a spare. Close
+// it when its owner stops.
+type Spares struct {
+	mu      sync.Mutex
+	cur     *spare
+	filling bool
+	closed  bool
+	wg      sync.WaitGroup
+}
+
+// spareRoom is the length of that argument: "--state-dir " and the
+// longest state directory hakod makes (its exec root, "shims/" and a
+// 64-hex ID) fit.
+const spareRoom = 256
+
+// spare is one idle shim.
+type spare struct {
+	bin  string
+	file fileID // bin as it was when the spare started
+	env  string // its environment, joined
+	sync *os.File
+	done <-chan struct{} // closed when the process has exited
+}
+
+// fileID tells whether a path still names the same executable: a spare
+// started from a binary since replaced (an upgrade) must not serve.
+type fileID struct {
+	dev, ino uint64
+	mtime    unix.Timespec
+}
+
+func statID(path string) (fileID, bool) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return fileID{}, false
+	}
+	return fileID{dev: st.Dev, ino: st.Ino, mtime: st.Mtim}, true
+}
+
+// take returns the sync socket of the spare if it was started from bin
+// with env and is alive; nil otherwise (and an unfit spare is let go).
+func (s *Spares) take(bin string, env []string) *os.File {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	sp := s.cur
+	s.cur = nil
+	s.mu.Unlock()
+	if sp == nil {
+		return nil
+	}
+	if sp.fits(bin, strings.Join(env, "\x00")) {
+		return sp.sync
+	}
+	sp.sync.Close() // it reads EOF and exits
+	return nil
+}
+
+func (sp *spare) fits(bin, env string) bool {
+	select {
+	case <-sp.done:
+		return false
+	default:
+	}
+	id, ok := statID(bin)
+	return ok && sp.bin == bin && sp.env == env && id == sp.file
+}
+
+// refill starts a spare from bin with env in the background, unless one is
+// there or on its way, or s is closed.
+func (s *Spares) refill(bin string, env []string) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.filling || s.cur != nil {
+		return
+	}
+	s.filling = true
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		sp := startSpare(bin, env)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.filling = false
+		if sp != nil {
+			s.cur = sp // Close, if it has begun, waits for this and ends it
+		}
+	}()
+}
+
+// startSpare starts `hako-shim --spare`; nil if it cannot be started (the
+// next Start then starts its shim itself and says why if that fails too).
+func startSpare(bin string, env []string) *spare {
+	id, ok := statID(bin)
+	if !ok {
+		return nil
+	}
+	// The blank argument is room for the `--state-dir DIR` the spare
+	// shows once assigned (cmd/hako-shim).
+	sync, done, err := spawn(bin, []string{"--spare", strings.Repeat(" ", spareRoom)}, env, nil)
+	if err != nil {
+		return nil
+	}
+	return &spare{bin: bin, file: id, env: strings.Join(env, "\x00"), sync: sync, done: done}
+}
+
+// Close ends the spare, if any, and waits (a few seconds at most) until it
+// has exited; later Starts start their shims themselves.
+func (s *Spares) Close() {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.wg.Wait() // a spare on its way
+	s.mu.Lock()
+	sp := s.cur
+	s.cur = nil
+	s.mu.Unlock()
+	if sp == nil {
+		return
+	}
+	sp.sync.Close()
+	select {
+	case <-sp.done:
+	case <-time.After(5 * time.Second):
+	}
+}

@@ -1,0 +1,223 @@
+package shim_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hako-project/hako/shim"
+	"github.com/hako-project/hako/shim/internal/proto"
+)
+
+// spares lists the pids of the `BIN --spare` processes that are this test
+// process's children.
+func spares(t *testing.T, bin string) []int {
+	t.Helper()
+	var out []int
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, _ := os.ReadFile(p)
+		if !bytes.HasPrefix(b, []byte(bin+"\x00--spare\x00")) {
+			continue
+		}
+		pid, _ := strconv.Atoi(strings.Split(p, "/")[2])
+		if alive(pid) && ppidOf(pid) == os.Getpid() {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// ppidOf is pid's parent, 0 once it has gone.
+func ppidOf(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
+}
+
+// oneSpare waits for exactly one spare of bin and returns its pid.
+func oneSpare(t *testing.T, bin string) int {
+	t.Helper()
+	var got []int
+	eventually(t, "one spare shim", func() bool {
+		got = spares(t, bin)
+		return len(got) == 1
+	})
+	return got[0]
+}
+
+// runWithSpares runs `echo NAME` in a container started with sp and
+// checks its output, exit and clean-up; it returns the shim's pid.
+func runWithSpares(t *testing.T, r rt, sp *shim.Spares, bin, name string) int {
+	t.Helper()
+	ctx := testCtx(t)
+	c, _ := startContainer(t, r, []string{"echo", name}, nil, func(cfg *shim.Config) {
+		cfg.Spares = sp
+		cfg.Binary = bin
+	})
+	pid := shimPid(t, c.StateDir())
+	var stdout syncBuffer
+	stream, err := c.Attach(ctx, shim.AttachOptions{Stdout: &stdout, Stderr: io.Discard})
+	must(t, err)
+	must(t, c.Start(ctx))
+	exit, err := c.Wait(ctx)
+	must(t, err)
+	must(t, stream.Wait())
+	if exit.Code != 0 || stdout.String() != name+"\n" {
+		t.Errorf("%s: exit %+v, output %q", name, exit, stdout.String())
+	}
+	deleteAndCheck(t, r, c, false)
+	return pid
+}
+
+// TestSpares: a Start with Spares starts the next container's shim ahead
+// of need; the next Start hands that spare its container, which then runs
+// as any other (output, exit, clean-up), with its stdout and stderr on the
+// container's shim log; a spare that died, or whose binary was replaced, is
+// passed over (and the replaced one exits); Close ends the spare, and a
+// closed Spares starts no more.
+func TestSpares(t *testing.T) {
+	r := runtimes(t)[0]
+	bin := filepath.Join(t.TempDir(), "hako-shim") // ours alone, for spares()
+	b, err := os.ReadFile(shimBin)
+	must(t, err)
+	must(t, os.WriteFile(bin, b, 0o755))
+	sp := &shim.Spares{}
+	defer sp.Close()
+
+	first := runWithSpares(t, r, sp, bin, "first")
+	spare := oneSpare(t, bin)
+	if spare == first {
+		t.Fatalf("the spare is the first container's shim %d", first)
+	}
+
+	// The spare serves the next container: the shim pid is the spare's.
+	ctx := testCtx(t)
+	c, _ := startContainer(t, r, []string{"sleep", "60"}, nil, func(cfg *shim.Config) {
+		cfg.Spares = sp
+		cfg.Binary = bin
+	})
+	if got := shimPid(t, c.StateDir()); got != spare {
+		t.Errorf("second container's shim is %d, want the spare %d", got, spare)
+	}
+	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", spare))
+	if want := bin + "\x00--state-dir\x00" + c.StateDir() + "\x00"; !strings.HasPrefix(string(cmdline), want) || strings.Trim(string(cmdline[len(want):]), "\x00") != "" {
+		t.Errorf("the assigned spare's command line is %q, want %q", cmdline, want)
+	}
+	logLink, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/2", spare))
+	if want := filepath.Join(c.StateDir(), proto.LogFile); logLink != want {
+		t.Errorf("the assigned spare's stderr is %q, want %q", logLink, want)
+	}
+	must(t, c.Start(ctx))
+	if _, err := c.Delete(ctx, true); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	assertGone(t, r, c.ID(), c.StateDir(), spare)
+
+	// A spare that died is passed over.
+	dead := oneSpare(t, bin)
+	must(t, syscall.Kill(dead, syscall.SIGKILL))
+	eventually(t, "the killed spare reaped", func() bool { return len(spares(t, bin)) == 0 })
+	if got := runWithSpares(t, r, sp, bin, "after-kill"); got == dead {
+		t.Errorf("the killed spare %d served", dead)
+	}
+
+	// A spare whose binary has been replaced is passed over, and exits.
+	old := oneSpare(t, bin)
+	later := time.Now().Add(time.Minute)
+	must(t, os.Chtimes(bin, later, later))
+	if got := runWithSpares(t, r, sp, bin, "replaced"); got == old {
+		t.Errorf("the spare %d of the replaced binary served", old)
+	}
+	eventually(t, "the outdated spare gone", func() bool { return !alive(old) })
+
+	// Close ends the spare before it returns; no more are started.
+	last := oneSpare(t, bin)
+	sp.Close()
+	if alive(last) {
+		t.Errorf("spare %d still runs after Close", last)
+	}
+	if got := runWithSpares(t, r, sp, bin, "closed"); got == last {
+		t.Errorf("the closed spare %d served", last)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if left := spares(t, bin); len(left) != 0 {
+		t.Errorf("a closed Spares started spares %v", left)
+	}
+}
+
+// TestSpareNotNeeded: a spare whose socket is closed before it is
+// assigned a container exits 0; one given a bad assignment reports the
+// error to the client and exits 1.
+func TestSpareNotNeeded(t *testing.T) {
+	needRoot(t)
+	for _, tc := range []struct {
+		name   string
+		assign string // "" closes the socket instead
+		code   int
+		report string
+	}{
+		{name: "eof", code: 0},
+		{name: "relative", assign: `{"state_dir":"rel/dir"}`, code: 1, report: `not an absolute path`},
+		{name: "missing", assign: `{"state_dir":"/nonexistent/hako-spare"}`, code: 1, report: `shim log`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+			must(t, err)
+			ours, theirs := os.NewFile(uintptr(fds[0]), "ours"), os.NewFile(uintptr(fds[1]), "theirs")
+			defer ours.Close()
+			var stderr bytes.Buffer
+			cmd := exec.Command(shimBin, "--spare")
+			cmd.ExtraFiles = []*os.File{theirs}
+			cmd.Stderr = &stderr
+			must(t, cmd.Start())
+			theirs.Close()
+			if tc.assign != "" {
+				msg := []byte(tc.assign)
+				hdr := []byte{0, 0, 0, byte(len(msg))}
+				if _, err := ours.Write(append(hdr, msg...)); err != nil {
+					t.Fatal(err)
+				}
+				rep, _ := io.ReadAll(ours)
+				if !strings.Contains(string(rep), tc.report) {
+					t.Errorf("report %q, want it to say %q", rep, tc.report)
+				}
+			} else {
+				ours.Close()
+			}
+			err = cmd.Wait()
+			code := 0
+			if ee, ok := err.(interface{ ExitCode() int }); ok {
+				code = ee.ExitCode()
+			}
+			if code != tc.code {
+				t.Errorf("exit %d (%v), want %d; stderr %q", code, err, tc.code, stderr.String())
+			}
+		})
+	}
+}
+
+// TestSpareUsage: --spare takes neither --state-dir nor arguments other
+// than its blank room; such a command line exits 2 with a message.
+func TestSpareUsage(t *testing.T) {
+	needRoot(t)
+	for _, args := range [][]string{{"--spare", "--state-dir", "/tmp/x"}, {"--spare", "extra"}, {"--spare", " ", " "}} {
+		out, err := exec.Command(shimBin, args...).CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "--spare takes no --state-dir") {
+			t.Errorf("hako-shim %q: %v, %q; want exit 2 saying what is wrong", args, err, out)
+		}
+	}
+}
