@@ -83,6 +83,17 @@ func (e *Engine) exited(ctx context.Context, c *Container, task Task, st ExitSta
 	_ = snapshot.UnmountAll(filepath.Join(e.containerDir(c.ID), "bundle", "rootfs"))
 	e.unmountVolumes(c) // volumes.go
 	uspan.End(nil)
+	c.mu.Lock()
+	// A --rm container (which has no restart policy: create refuses one)
+	// is removed next, unless `rm -f` has claimed it: its filesystem and
+	// directory go now, while the runtime's delete runs, rather than after
+	// it. Nothing the delete runs reads them, and remove's clean-up, which
+	// decides and reports, finds them gone (or tries again).
+	early := c.HostConfig.AutoRemove && !c.removing
+	c.mu.Unlock()
+	if early {
+		_ = e.removeFiles(ctx, c) // remove.go
+	}
 	if err := <-deleted; err != nil {
 		e.log.Warn("delete the exited container's task", "id", c.ID, "err", err)
 	}

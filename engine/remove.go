@@ -91,24 +91,46 @@ func (e *Engine) remove(ctx context.Context, c *Container, force bool) (err erro
 	return nil
 }
 
+// removeFiles removes a container's writable layer and its directory
+// (bundle, logs, hosts files); the filesystem must be unmounted. Already
+// gone is no error: the exit of a --rm container begins with this, and its
+// removal does it again.
+func (e *Engine) removeFiles(ctx context.Context, c *Container) error {
+	_, span := trace.Start(ctx, "engine.remove.snapshot")
+	err := e.images.RemoveSnapshot(ctx, c.ID)
+	if errdefs.IsNotFound(err) {
+		err = nil
+	}
+	span.End(err)
+	if err != nil {
+		c.setState(func(s *State) { s.Status = container.StateDead; s.Error = err.Error() })
+		return fmt.Errorf("remove the container's filesystem: %w", err)
+	}
+	_, span = trace.Start(ctx, "engine.remove.dir")
+	err = os.RemoveAll(e.containerDir(c.ID))
+	span.End(err)
+	if err != nil {
+		return fmt.Errorf("remove container directory: %w", err)
+	}
+	return nil
+}
+
 // cleanupRemoved removes what a container being removed owns: its network
 // attachments, filesystem, directory, record, volume references and names.
 func (e *Engine) cleanupRemoved(ctx context.Context, c *Container) error {
 	e.detachNetwork(ctx, c) // network.go
 	_ = snapshot.UnmountAll(filepath.Join(e.containerDir(c.ID), "bundle", "rootfs"))
-	if err := e.images.RemoveSnapshot(ctx, c.ID); err != nil && !errdefs.IsNotFound(err) {
-		c.setState(func(s *State) { s.Status = container.StateDead; s.Error = err.Error() })
-		return fmt.Errorf("remove the container's filesystem: %w", err)
+	if err := e.removeFiles(ctx, c); err != nil {
+		return err
 	}
-	if err := os.RemoveAll(e.containerDir(c.ID)); err != nil {
-		return fmt.Errorf("remove container directory: %w", err)
-	}
+	_, span := trace.Start(ctx, "engine.remove.record")
 	c.saveMu.Lock()
 	err := e.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketContainers).Delete([]byte(c.ID))
 	})
 	c.gone = err == nil
 	c.saveMu.Unlock()
+	span.End(err)
 	if err != nil {
 		return err
 	}
