@@ -35,6 +35,15 @@ func readBundle(dir string) (bundleInfo, error) {
 	if err != nil {
 		return bundleInfo{}, invalidf("bundle %s: %v", dir, err)
 	}
+	info, err := parseBundle(b)
+	if err != nil {
+		return bundleInfo{}, invalidf("bundle %s: config.json: %v", dir, err)
+	}
+	return info, nil
+}
+
+// parseBundle reads what the shim needs from a bundle's config.json.
+func parseBundle(b []byte) (bundleInfo, error) {
 	var spec struct {
 		Process *struct {
 			Terminal bool `json:"terminal"`
@@ -47,7 +56,7 @@ func readBundle(dir string) (bundleInfo, error) {
 		} `json:"linux"`
 	}
 	if err := json.Unmarshal(b, &spec); err != nil {
-		return bundleInfo{}, invalidf("bundle %s: config.json: %v", dir, err)
+		return bundleInfo{}, err
 	}
 	var info bundleInfo
 	if spec.Process != nil {
