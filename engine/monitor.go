@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -44,6 +45,17 @@ func (e *Engine) watch(c *Container, task Task) {
 	}()
 }
 
+// handOff lets the goroutine just started run until it blocks, before
+// the caller goes on into blocking system calls (fsync, unmount, unlink).
+// Go queues a new goroutine on its creator's P, and a P held by a system
+// call is handed over only by sysmon, whose naps hakod's 2 ms timer slack
+// (internal/timerslack) stretches from 20 µs to ~2 ms, or when the call
+// returns. Without this a run --rm's exit waited 1-3 ms for the start's
+// record to be written, and the runtime's delete as long for the unmount
+// and the removal of the container's files, which were meant to run
+// beside them.
+func handOff() { runtime.Gosched() }
+
 // exitContext is the context in which a container's exit is handled: the
 // trace of its start when that was traced, so that `hako run --rm
 // --trace` shows what happens after the program ends (the runtime's
@@ -79,6 +91,7 @@ func (e *Engine) exited(ctx context.Context, c *Container, task Task, st ExitSta
 		dspan.End(err)
 		deleted <- err
 	}()
+	handOff() // the delete's request goes out before the unmounts below
 	_, uspan := trace.Start(ctx, "engine.snapshot.unmount")
 	_ = snapshot.UnmountAll(filepath.Join(e.containerDir(c.ID), "bundle", "rootfs"))
 	e.unmountVolumes(c) // volumes.go

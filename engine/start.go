@@ -219,6 +219,7 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	// exit's is first, this one writes the exited state again, and after
 	// a --rm removal it writes nothing.
 	e.watch(c, task)
+	handOff() // monitor.go: the exit of an ended program is handled now, not after the fsync
 	if err := e.save(c); err != nil {
 		e.log.Warn("save container state", "id", c.ID, "err", err)
 	}
