@@ -45,7 +45,7 @@ func TestExitStatusWithoutDaemon(t *testing.T) {
 		{[]string{"ps"}, 1, "", "Cannot connect to the Docker daemon at unix://"},
 		{[]string{"-H", "bogus", "ps"}, 1, "", `invalid daemon address "bogus"`},
 		{[]string{"container", "nosuch"}, 1, "", "hako: unknown command: hako container nosuch"},
-		{[]string{"--trace", "ps"}, 1, "", "cli.api  method=HEAD path=/_ping  ERROR: "},
+		{[]string{"--trace", "ps"}, 1, "", "cli.api  method=GET path=/v1.41/containers/json  ERROR: "},
 		{[]string{"--trace", "run", "--pull", "sometimes", "img"}, 125, "", "trace: the command did not reach the daemon"},
 	} {
 		code, out, errs := runMain(t, noDaemon, c.args...)
@@ -68,13 +68,13 @@ func TestExitStatusWithoutDaemon(t *testing.T) {
 func TestTraceMergesDaemonSpans(t *testing.T) {
 	var parent string
 	mux := http.NewServeMux()
-	mux.HandleFunc("/_ping", func(w http.ResponseWriter, r *http.Request) { w.Header().Set("Api-Version", "1.47") })
-	mux.HandleFunc("/v1.47/containers/json", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("/_ping", func(w http.ResponseWriter, r *http.Request) { w.Header().Set("Api-Version", "1.41") })
+	mux.HandleFunc("/v1.41/containers/json", func(w http.ResponseWriter, r *http.Request) {
 		parent = r.Header.Get("traceparent")
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`[{"Id":"0123456789abcdef","Names":["/web"],"Image":"bb","Command":"sleep 1","Created":1,"State":"running","Status":"Up 1 second"}]`))
 	})
-	mux.HandleFunc("/v1.47/hako/traces/", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("/v1.41/hako/traces/", func(w http.ResponseWriter, r *http.Request) {
 		tid, sid, err := trace.ParseTraceparent(parent)
 		if err != nil || !strings.HasSuffix(r.URL.Path, "/"+tid) {
 			http.NotFound(w, r)
@@ -98,7 +98,7 @@ func TestTraceMergesDaemonSpans(t *testing.T) {
 	if code != 0 || out != "web 0123456789ab\n" {
 		t.Fatalf("ps: %d %q %q", code, out, errs)
 	}
-	for _, want := range []string{"cli.run  command=ps", "cli.api  method=GET path=/v1.47/containers/json", "api.containers.list", "engine.list"} {
+	for _, want := range []string{"cli.run  command=ps", "cli.api  method=GET path=/v1.41/containers/json", "api.containers.list", "engine.list"} {
 		if !strings.Contains(errs, want) {
 			t.Errorf("trace lacks %q:\n%s", want, errs)
 		}

@@ -1,9 +1,10 @@
 // Package apiclient connects the hako CLI to an Engine API daemon: it picks
 // the daemon's address (-H, then $HAKO_HOST, then $DOCKER_HOST, then hako's
-// socket), builds the official moby client with version negotiation on an
-// HTTP client that traces every request, and serves the one request the
-// moby client has no method for: the daemon's spans of a trace (a hako
-// extension to the Engine API).
+// socket), builds the official moby client on an HTTP client that traces
+// every request and settles the API version without a round trip of its
+// own (version.go), and serves the one request the moby client has no
+// method for: the daemon's spans of a trace (a hako extension to the
+// Engine API).
 package apiclient
 
 import (
@@ -18,6 +19,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/docker/go-connections/sockets"
@@ -89,11 +91,19 @@ type Client struct {
 	http *http.Client
 	base string // scheme://host for hand-built requests
 	used atomic.Bool
+
+	// settled is set once the daemon has accepted the client's API
+	// version or the version was negotiated (see version.go).
+	settled atomic.Bool
+	// negotiating serialises negotiations, so concurrent refusals ping
+	// once.
+	negotiating sync.Mutex
 }
 
 // New builds a client for host (already resolved) that identifies itself
-// as userAgent. The connection is made lazily, on the first request; the
-// API version is negotiated then.
+// as userAgent. The connection is made lazily, on the first request, which
+// goes out at DefaultAPIVersion; only a daemon that refuses that version
+// costs a negotiation (version.go).
 func New(host, userAgent string) (*Client, error) {
 	u, err := client.ParseHostURL(host)
 	if err != nil {
@@ -119,7 +129,7 @@ func New(host, userAgent string) (*Client, error) {
 		c.base = "http://" + u.Host + strings.TrimSuffix(u.Path, "/")
 	}
 	c.http = &http.Client{
-		Transport:     clitrace.Transport{Base: tr},
+		Transport:     versionFallback{c: c, base: clitrace.Transport{Base: tr}},
 		CheckRedirect: client.CheckRedirect,
 	}
 	// WithHost first: it sets the address the hijacking dialer uses; then
@@ -128,10 +138,15 @@ func New(host, userAgent string) (*Client, error) {
 		client.WithHost(host),
 		client.WithHTTPClient(c.http),
 		client.WithUserAgent(userAgent),
-		client.WithAPIVersionNegotiation(),
+		// A fixed version: the moby client's own negotiation would send
+		// HEAD /_ping before the first request of every command.
+		client.WithAPIVersion(DefaultAPIVersion),
 		client.WithHTTPRequestHook(clitrace.InjectHeader),
 		// Hooks see every request, hijacked ones included.
 		client.WithHTTPRequestHook(func(*http.Request) error { c.used.Store(true); return nil }),
+		// A hijacked request bypasses versionFallback, so it cannot be
+		// retried: settle the version before it if nothing has yet.
+		client.WithHTTPRequestHook(c.settleBeforeHijack),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("create API client for %s: %w", host, err)
@@ -148,8 +163,7 @@ func (e noSocketError) Error() string   { return e.msg }
 func (e noSocketError) Timeout() bool   { return false }
 func (e noSocketError) Temporary() bool { return false }
 
-// Used reports whether any request was sent (and so the version was
-// negotiated).
+// Used reports whether any request was sent.
 func (c *Client) Used() bool { return c.used.Load() }
 
 // TracePath is the hako extension that returns the daemon's spans of a
@@ -201,16 +215,14 @@ func daemonMessage(body []byte) string {
 }
 
 // PostJSON sends body as JSON to path (an Engine API path without the
-// version prefix) at the negotiated version and decodes a JSON answer into
+// version prefix) at the client's version (settled as for every request,
+// by versionFallback) and decodes a JSON answer into
 // out (unless nil). It serves requests whose body the moby client's types
 // cannot carry as docker's CLI sends them (network create's addresses as
 // the user typed them, so that the daemon judges a malformed one). A
 // daemon error reads as the moby client's: "Error response from daemon:
 // MESSAGE".
 func (c *Client) PostJSON(ctx context.Context, path string, body, out any) error {
-	if _, err := c.Client.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
-		return err
-	}
 	b, err := json.Marshal(body)
 	if err != nil {
 		return err

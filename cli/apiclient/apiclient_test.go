@@ -63,16 +63,16 @@ func TestDaemonSpansAndTraceparent(t *testing.T) {
 	var gotParent string
 	mux := http.NewServeMux()
 	mux.HandleFunc("/_ping", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Api-Version", "1.45")
+		w.Header().Set("Api-Version", "1.41")
 		w.Write([]byte("OK"))
 	})
-	mux.HandleFunc("/v1.45/version", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("/v1.41/version", func(w http.ResponseWriter, r *http.Request) {
 		gotParent = r.Header.Get("traceparent")
 		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"Version":"x","ApiVersion":"1.45"}`))
+		w.Write([]byte(`{"Version":"x","ApiVersion":"1.41"}`))
 	})
-	mux.HandleFunc("/v1.45/hako/traces/", func(w http.ResponseWriter, r *http.Request) {
-		id := strings.TrimPrefix(r.URL.Path, "/v1.45/hako/traces/")
+	mux.HandleFunc("/v1.41/hako/traces/", func(w http.ResponseWriter, r *http.Request) {
+		id := strings.TrimPrefix(r.URL.Path, "/v1.41/hako/traces/")
 		json.NewEncoder(w).Encode([]trace.SpanData{{TraceID: id, SpanID: "00000000000000aa", Name: "engine.create"}})
 	})
 	host := fakeDaemon(t, mux)
@@ -90,7 +90,7 @@ func TestDaemonSpansAndTraceparent(t *testing.T) {
 	if _, err := c.ServerVersion(ctx, client.ServerVersionOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if !c.Used() || c.ClientVersion() != "1.45" {
+	if !c.Used() || c.ClientVersion() != "1.41" {
 		t.Fatalf("used %v version %q", c.Used(), c.ClientVersion())
 	}
 	tid, _, err := trace.ParseTraceparent(gotParent)

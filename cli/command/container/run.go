@@ -17,8 +17,8 @@ type runFlags struct {
 	detachKeys string
 }
 
-// NewRunCommand is `hako run`: create, attach, wait, start, and exit with
-// the container's status, in docker's order (attach and wait are opened
+// NewRunCommand is `hako run`: create, attach and wait (at once), start,
+// and exit with the container's status (attach and wait are in place
 // before start so no output and no exit is missed).
 func NewRunCommand(cli *command.Cli) *cobra.Command {
 	var opts *runopts.Options
@@ -72,22 +72,22 @@ func runRun(cmd *cobra.Command, cli *command.Cli, opts *runopts.Options, rf runF
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 
-	var errCh <-chan error
+	var streams *attachStreams
 	if attached {
-		ch, closeFn, err := attach(ctx, cli, id, attachStreams{
+		streams = &attachStreams{
 			stdin: cfg.AttachStdin, stdout: cfg.AttachStdout, stderr: cfg.AttachStderr,
 			tty: cfg.Tty, detachKeys: rf.detachKeys,
-		})
-		if err != nil {
-			return err
 		}
-		defer closeFn()
-		errCh = ch
 	}
-
 	statusCtx, cancelStatus := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelStatus()
-	status := waitExit(statusCtx, cli, id, opts.AutoRemove)
+	errCh, closeFn, status, err := attachAndWait(ctx, statusCtx, cli, id, streams, opts.AutoRemove)
+	if err != nil {
+		return err
+	}
+	if attached {
+		defer closeFn()
+	}
 
 	api, err := cli.Client()
 	if err != nil {

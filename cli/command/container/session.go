@@ -180,23 +180,48 @@ func signalName(s syscall.Signal) string {
 	return strconv.Itoa(int(s))
 }
 
-// waitExit waits for id to stop (or be removed, with autoRemove) and
-// delivers its exit status; 125 when waiting failed, after saying why on
-// stderr, as docker does. The wait request is sent before this returns,
-// so a container started afterwards cannot be missed.
-func waitExit(ctx context.Context, cli *command.Cli, id string, autoRemove bool) <-chan int {
-	status := make(chan int, 1)
+// attachAndWait opens the attach session to id (unless s is nil) and
+// sends the wait request for it at once, and returns when both are
+// established (the connection hijacked, the wait's header in), so that a
+// start sent afterwards misses neither output nor exit: the two round
+// trips overlap instead of adding up. The wait runs on waitCtx, which the
+// caller cancels when done with it, an attach failure included.
+func attachAndWait(ctx, waitCtx context.Context, cli *command.Cli, id string, s *attachStreams, autoRemove bool) (errCh <-chan error, closeFn func(), status <-chan int, err error) {
+	// Build the client here, not in the two goroutines at once.
+	if _, err := cli.Client(); err != nil {
+		return nil, nil, nil, err
+	}
+	waited := make(chan client.ContainerWaitResult, 1)
+	go func() { waited <- sendWait(waitCtx, cli, id, autoRemove) }()
+	if s != nil {
+		if errCh, closeFn, err = attach(ctx, cli, id, *s); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return errCh, closeFn, exitStatus(waitCtx, cli, <-waited), nil
+}
+
+// sendWait sends the wait request for id's next exit (or removal, with
+// autoRemove) and returns once the daemon has answered with its header
+// (moby's ContainerWait returns then), so the wait is in place.
+func sendWait(ctx context.Context, cli *command.Cli, id string, autoRemove bool) client.ContainerWaitResult {
 	api, err := cli.Client()
 	if err != nil {
-		fmt.Fprintf(cli.Err, "error waiting for container: %v\n", err)
-		status <- 125
-		return status
+		errc := make(chan error, 1)
+		errc <- err
+		return client.ContainerWaitResult{Error: errc}
 	}
 	cond := container.WaitConditionNextExit
 	if autoRemove {
 		cond = container.WaitConditionRemoved
 	}
-	res := api.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: cond})
+	return api.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: cond})
+}
+
+// exitStatus delivers the exit status a sent wait yields; 125 when
+// waiting failed, after saying why on stderr, as docker does.
+func exitStatus(ctx context.Context, cli *command.Cli, res client.ContainerWaitResult) <-chan int {
+	status := make(chan int, 1)
 	go func() {
 		// A cancelled wait (the command is done with it) is no failure.
 		defer close(status)

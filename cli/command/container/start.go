@@ -1,6 +1,7 @@
 package container
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -65,15 +66,16 @@ func NewStartCommand(cli *command.Cli) *cobra.Command {
 				stop := proxySignals(ctx, cli, c.ID)
 				defer stop()
 			}
-			errCh, closeFn, err := attach(ctx, cli, c.ID, attachStreams{
+			waitCtx, cancelWait := context.WithCancel(ctx)
+			defer cancelWait()
+			errCh, closeFn, status, err := attachAndWait(ctx, waitCtx, cli, c.ID, &attachStreams{
 				stdin: interactive && c.Config.OpenStdin, stdout: true, stderr: true,
 				tty: c.Config.Tty, detachKeys: detachKeys,
-			})
+			}, c.HostConfig.AutoRemove)
 			if err != nil {
 				return err
 			}
 			defer closeFn()
-			status := waitExit(ctx, cli, c.ID, c.HostConfig.AutoRemove)
 			if _, err := api.ContainerStart(ctx, c.ID, client.ContainerStartOptions{}); err != nil {
 				closeFn()
 				<-errCh

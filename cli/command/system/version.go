@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hako-project/hako/cli/apiclient"
 	"github.com/hako-project/hako/cli/command"
 	"github.com/hako-project/hako/cli/formatter"
 	"github.com/moby/moby/api/types/system"
@@ -109,7 +110,7 @@ func NewVersionCommand(cli *command.Cli) *cobra.Command {
 				return err
 			}
 			v := VersionInfo{Client: ClientVersion{
-				Version: cli.Version, DefaultAPIVersion: client.MaxAPIVersion, GoVersion: runtime.Version(),
+				Version: cli.Version, DefaultAPIVersion: apiclient.DefaultAPIVersion, GoVersion: runtime.Version(),
 				GitCommit: cli.Version, Os: runtime.GOOS, Arch: runtime.GOARCH, Context: "default",
 			}}
 			v.Client.Platform.Name = "hako"

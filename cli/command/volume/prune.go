@@ -10,7 +10,6 @@ import (
 
 	"github.com/docker/go-units"
 	"github.com/moby/moby/client"
-	"github.com/moby/moby/client/pkg/versions"
 	"github.com/spf13/cobra"
 
 	"github.com/hako-project/hako/cli/command"
@@ -40,9 +39,10 @@ func NewPruneCommand(cli *command.Cli) *cobra.Command {
 			// docker's warning says so. A daemon that cannot be reached
 			// is the newest version (the prune itself will fail), as for
 			// docker.
-			_, _ = api.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true})
 			warning := unusedVolumesWarning
-			if all || versions.LessThan(api.ClientVersion(), "1.42") {
+			if all {
+				warning = allVolumesWarning
+			} else if ok, err := api.SupportsVersion(ctx, "1.42"); err == nil && !ok {
 				warning = allVolumesWarning
 			}
 			if all {

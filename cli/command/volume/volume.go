@@ -8,8 +8,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/moby/moby/client"
-	"github.com/moby/moby/client/pkg/versions"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -34,11 +32,12 @@ func requireAPI(ctx context.Context, cli *command.Cli, cmd *cobra.Command, minVe
 	if len(used) == 0 {
 		return api, nil
 	}
-	if _, err := api.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+	ok, err := api.SupportsVersion(ctx, minVersion)
+	if err != nil {
 		return nil, err
 	}
-	if v := api.ClientVersion(); versions.LessThan(v, minVersion) {
-		return nil, fmt.Errorf("%q requires API version %s, but the Docker daemon API version is %s", "--"+used[0], minVersion, v)
+	if !ok {
+		return nil, fmt.Errorf("%q requires API version %s, but the Docker daemon API version is %s", "--"+used[0], minVersion, api.ClientVersion())
 	}
 	return api, nil
 }
