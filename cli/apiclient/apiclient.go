@@ -98,6 +98,9 @@ type Client struct {
 	// negotiating serialises negotiations, so concurrent refusals ping
 	// once.
 	negotiating sync.Mutex
+	// opts build the moby client, but for its API version: a change of
+	// version is a new moby client (use), which negotiates only down.
+	opts []client.Opt
 }
 
 // New builds a client for host (already resolved) that identifies itself
@@ -134,25 +137,33 @@ func New(host, userAgent string) (*Client, error) {
 	}
 	// WithHost first: it sets the address the hijacking dialer uses; then
 	// WithHTTPClient replaces the transport WithHost configured with ours.
-	mc, err := client.New(
+	c.opts = []client.Opt{
 		client.WithHost(host),
 		client.WithHTTPClient(c.http),
 		client.WithUserAgent(userAgent),
-		// A fixed version: the moby client's own negotiation would send
-		// HEAD /_ping before the first request of every command.
-		client.WithAPIVersion(DefaultAPIVersion),
 		client.WithHTTPRequestHook(clitrace.InjectHeader),
 		// Hooks see every request, hijacked ones included.
 		client.WithHTTPRequestHook(func(*http.Request) error { c.used.Store(true); return nil }),
 		// A hijacked request bypasses versionFallback, so it cannot be
 		// retried: settle the version before it if nothing has yet.
 		client.WithHTTPRequestHook(c.settleBeforeHijack),
-	)
-	if err != nil {
+	}
+	// A fixed version: the moby client's own negotiation would send
+	// HEAD /_ping before the first request of every command.
+	if err := c.use(DefaultAPIVersion); err != nil {
 		return nil, fmt.Errorf("create API client for %s: %w", host, err)
 	}
-	c.Client = mc
 	return c, nil
+}
+
+// use makes the moby client speak API version v from the next request on.
+func (c *Client) use(v string) error {
+	mc, err := client.New(append(c.opts, client.WithAPIVersion(v))...)
+	if err != nil {
+		return err
+	}
+	c.Client = mc
+	return nil
 }
 
 // noSocketError is a dial error that says what happened but no longer

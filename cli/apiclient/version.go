@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -17,15 +18,18 @@ import (
 // request at: hakod's (api/docker.APIVersion), the version the CLI would
 // negotiate with it anyway. Sending it straight away saves the HEAD /_ping
 // that the moby client's negotiation puts before the first request of
-// every command (1.5-2 ms). A daemon that refuses it is negotiated with,
-// and the refused request sent again (versionFallback); dockerd since 20.10
-// speaks 1.41 or newer and accepts it.
+// every command (1.5-2 ms). A daemon that refuses it, as too new or too
+// old, is negotiated with and the refused request sent again; one that
+// accepts it but speaks a newer version (its Api-Version header) gets that
+// version, up to the moby client's, from the next request on
+// (versionFallback). So the CLI ends up where docker's negotiation would
+// put it: the lower of the daemon's version and the client's.
 const DefaultAPIVersion = "1.41"
 
-// tooNew matches the message a daemon gives, with a 400, for a request at
-// a version above its own: dockerd's wording
+// refusal matches the message a daemon gives, with a 400, for a request
+// at a version it does not speak: dockerd's wording
 // (daemon/server/middleware/version.go), which hakod's api/docker repeats.
-var tooNew = regexp.MustCompile(`client version (\S+) is too new\. Maximum supported API version is \S+`)
+var refusal = regexp.MustCompile(`client version (\S+) is too (?:new\. Maximum|old\. Minimum) supported API version is \S+`)
 
 // versionFallback sends requests at the client's version and, until the
 // daemon has accepted one, watches for the daemon refusing that version:
@@ -62,7 +66,7 @@ func (t versionFallback) RoundTrip(req *http.Request) (*http.Response, error) {
 	refused := refusedVersion(resp)
 	if refused == "" {
 		if hasVersion(req.URL.Path, sent) {
-			c.settled.Store(true)
+			c.settle(resp.Header.Get("Api-Version"))
 		}
 		return resp, nil
 	}
@@ -89,7 +93,7 @@ func (t versionFallback) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.base.RoundTrip(retry)
 }
 
-// refusedVersion returns the version a daemon refused as too new, or ""
+// refusedVersion returns the version a daemon refused, or ""
 // for any other response. It leaves resp's body readable from its start.
 func refusedVersion(resp *http.Response) string {
 	if resp.StatusCode != http.StatusBadRequest || resp.Body == nil {
@@ -110,7 +114,7 @@ func refusedVersion(resp *http.Response) string {
 	if json.Unmarshal(head, &m) != nil {
 		return ""
 	}
-	if sm := tooNew.FindStringSubmatch(m.Message); sm != nil {
+	if sm := refusal.FindStringSubmatch(m.Message); sm != nil {
 		return strings.TrimPrefix(sm[1], "v")
 	}
 	return ""
@@ -136,12 +140,12 @@ func withVersion(req *http.Request, from, to string) *http.Request {
 	return r
 }
 
-// negotiate settles the API version with the moby client's negotiation (a
-// ping; the lower of the client's version and the daemon's) and returns
-// it. Concurrent callers ping once.
+// negotiate settles the API version as docker's negotiation does (a ping;
+// the lower of the daemon's version and the moby client's highest) and
+// returns it. Concurrent callers ping once.
 //
-// The moby client writes its version without a lock, so negotiation must
-// not run while other requests are being built: it happens only before the
+// A new version is a new moby client (Client.use), so negotiation must not
+// run while other requests are being built: it happens only before the
 // version is settled, which is the first request of a command, and the
 // CLI's commands send their first request alone.
 func (c *Client) negotiate(ctx context.Context) (string, error) {
@@ -150,11 +154,46 @@ func (c *Client) negotiate(ctx context.Context) (string, error) {
 	if c.settled.Load() {
 		return c.ClientVersion(), nil
 	}
-	if _, err := c.Client.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true, ForceNegotiate: true}); err != nil {
+	ping, err := c.Client.Ping(ctx, client.PingOptions{})
+	if err != nil {
 		return "", err
 	}
+	v := client.MaxAPIVersion // what moby assumes of a daemon that does not say
+	if ping.APIVersion != "" {
+		if versions.LessThan(ping.APIVersion, client.MinAPIVersion) {
+			return "", fmt.Errorf("API version %s is not supported by this client: the minimum supported API version is %s", ping.APIVersion, client.MinAPIVersion)
+		}
+		if versions.LessThan(ping.APIVersion, v) {
+			v = ping.APIVersion
+		}
+	}
+	if v != c.ClientVersion() {
+		if err := c.use(v); err != nil {
+			return "", err
+		}
+	}
 	c.settled.Store(true)
-	return c.ClientVersion(), nil
+	return v, nil
+}
+
+// settle records that the daemon accepted the client's version; if it
+// speaks a newer one (its Api-Version header), later requests use that,
+// up to the moby client's highest, as after docker's negotiation.
+func (c *Client) settle(daemon string) {
+	c.negotiating.Lock()
+	defer c.negotiating.Unlock()
+	if c.settled.Load() {
+		return
+	}
+	c.settled.Store(true)
+	if daemon == "" || !versions.GreaterThan(daemon, c.ClientVersion()) {
+		return
+	}
+	v := daemon
+	if versions.GreaterThan(v, client.MaxAPIVersion) {
+		v = client.MaxAPIVersion
+	}
+	_ = c.use(v) // a version moby refuses leaves the one that worked
 }
 
 // settleBeforeHijack is a request hook: a hijacked request (attach, exec

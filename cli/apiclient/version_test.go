@@ -21,6 +21,7 @@ import (
 // newer one as dockerd does, and records every request it gets.
 type versionedDaemon struct {
 	max string
+	min string // "": any version up to max
 
 	mu     sync.Mutex
 	log    []string          // "METHOD PATH", in order
@@ -53,6 +54,11 @@ func (d *versionedDaemon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if versions.GreaterThan(v, d.max) {
 		w.WriteHeader(http.StatusBadRequest)
 		fmt.Fprintf(w, `{"message":"client version %s is too new. Maximum supported API version is %s"}`+"\n", v, d.max)
+		return
+	}
+	if d.min != "" && versions.LessThan(v, d.min) {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"message":"client version %s is too old. Minimum supported API version is %s, please upgrade your client to a newer version"}`+"\n", v, d.min)
 		return
 	}
 	d.mu.Lock()
@@ -250,5 +256,49 @@ func TestTooOldDaemonRefusalStands(t *testing.T) {
 	}
 	if got, want := d.requests(), []string{"GET /v" + DefaultAPIVersion + "/containers/json", "HEAD /_ping"}; !slices.Equal(got, want) {
 		t.Fatalf("requests %q, want %q", got, want)
+	}
+}
+
+// A daemon whose oldest version is newer than the CLI's first one (dockerd
+// 29 refuses below 1.44) gets the request again at the version docker's
+// negotiation settles on, the daemon's; later requests go there directly.
+func TestFallbackOnTooOld(t *testing.T) {
+	c, d := newVersioned(t, "1.52")
+	d.min = "1.44"
+	ctx := context.Background()
+	for range 2 {
+		if _, err := c.ContainerList(ctx, client.ContainerListOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{"GET /v" + DefaultAPIVersion + "/containers/json", "HEAD /_ping", "GET /v1.52/containers/json", "GET /v1.52/containers/json"}
+	if got := d.requests(); !slices.Equal(got, want) {
+		t.Errorf("requests %q, want %q", got, want)
+	}
+}
+
+// A daemon that accepts the CLI's version but speaks a newer one (its
+// Api-Version header) is spoken to at that version from the next request
+// on, without a ping, up to the moby client's highest: where docker's
+// negotiation would have put the CLI.
+func TestUpgradeToNewerDaemon(t *testing.T) {
+	for _, tc := range []struct{ daemon, want string }{
+		{"1.45", "1.45"},
+		{"1.99", client.MaxAPIVersion},
+	} {
+		c, d := newVersioned(t, tc.daemon)
+		ctx := context.Background()
+		for range 2 {
+			if _, err := c.ContainerList(ctx, client.ContainerListOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := []string{"GET /v" + DefaultAPIVersion + "/containers/json", "GET /v" + tc.want + "/containers/json"}
+		if got := d.requests(); !slices.Equal(got, want) {
+			t.Errorf("daemon at %s: requests %q, want %q", tc.daemon, got, want)
+		}
+		if ok, err := c.SupportsVersion(ctx, "1.42"); err != nil || !ok {
+			t.Errorf("daemon at %s: SupportsVersion(1.42) = %v, %v", tc.daemon, ok, err)
+		}
 	}
 }
