@@ -16,7 +16,8 @@
 #   e.g. git worktree add /tmp/old HEAD~1 && make -C /tmp/old build
 #        sudo bench/engine/ab.sh /tmp/old/bin bin 8
 #
-# Environment: PARALLEL (default 20), N (default 40). Exit status 0 when every command
+# Environment: PARALLEL (default 20), N (default 40), BIP_OLD and BIP_NEW (the
+# hakods' bridge addresses, default 10.252.0.1/24 and 10.253.0.1/24). Exit status 0 when every command
 # succeeded, 1 when one failed, 2 for bad arguments.
 set -euo pipefail
 
@@ -40,7 +41,7 @@ done
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 IMG=hako.local/busybox
 T=$(mktemp -d /tmp/hako-ab.XXXXXX)
-declare -A BIP=([old]=10.252.0.1/24 [new]=10.253.0.1/24)
+declare -A BIP=([old]=${BIP_OLD:-10.252.0.1/24} [new]=${BIP_NEW:-10.253.0.1/24})
 
 cleanup() {
 	for v in old new; do
