@@ -20,7 +20,7 @@ import (
 // after a crash: when its owner exits, killed or not, the kernel closes
 // the socket, and the spare reads end-of-file and exits.
 //
-// One spare at most, started after a Start that used one (or had none):
+// One spare at most, started once no Start has run for spareDelay:
 // sequential starts each find one ready, and a burst of parallel starts
 // uses it for the first and starts shims as before for the rest. Its cost
 // is one idle shim once a container has been started, not one per
@@ -33,8 +33,21 @@ type Spares struct {
 	cur     *spare
 	filling bool
 	closed  bool
+	timer   *time.Timer // a refill to come (later)
 	wg      sync.WaitGroup
 }
+
+// spareDelay is how long after the last Start the next spare starts. A
+// spare that starts at once does so beside the container just created
+// (its program's start and, for a short one, its exit, removal and the
+// next `docker run`'s own start-up): on this VM process start-ups slow
+// each other far beyond their CPU time, page faults mostly, and that
+// cost more than the spare saved. Wall time of `hako run --rm --network
+// none IMG true` back to back, medians of 30 interleaved (2026-11-28):
+// no spare 95 ms; a spare started at once 91; 10 ms later 85; 30 ms 80;
+// 80 ms 83 (too late for the next run). A lower CPU priority for the
+// spare's start-up (nice 19) did not help: the cost is not CPU time.
+const spareDelay = 30 * time.Millisecond
 
 // spareRoom is the length of that argument: "--state-dir " and the
 // longest state directory hakod makes (its exec root, "shims/" and a
@@ -95,6 +108,23 @@ func (sp *spare) fits(bin, env string) bool {
 	return ok && sp.bin == bin && sp.env == env && id == sp.file
 }
 
+// later starts a spare from bin with env once no Start has called later
+// for spareDelay (refill).
+func (s *Spares) later(bin string, env []string) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.timer = time.AfterFunc(spareDelay, func() { s.refill(bin, env) })
+}
+
 // refill starts a spare from bin with env in the background, unless one is
 // there or on its way, or s is closed.
 func (s *Spares) refill(bin string, env []string) {
@@ -144,6 +174,9 @@ func (s *Spares) Close() {
 	}
 	s.mu.Lock()
 	s.closed = true
+	if s.timer != nil {
+		s.timer.Stop() // a refill it has begun sees closed
+	}
 	s.mu.Unlock()
 	s.wg.Wait() // a spare on its way
 	s.mu.Lock()

@@ -106,9 +106,9 @@ func Start(ctx context.Context, cfg Config) (_ *Client, err error) {
 	}
 	spawned = true
 	defer sync.Close()
-	// The next container's spare starts once this one is created, so that
-	// its start-up does not compete with this one's for the CPUs.
-	defer cfg.Spares.refill(bin, env)
+	// The next container's spare starts a while after this one is
+	// created (Spares.later).
+	defer cfg.Spares.later(bin, env)
 	return awaitReport(ctx, sync, cfg)
 }
 
