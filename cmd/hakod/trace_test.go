@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -10,18 +11,23 @@ import (
 )
 
 // spanLine returns the first line of a rendered trace that names span,
-// and the column where the name starts (its depth in the tree).
+// and its depth in the tree: where the name starts after the two time
+// columns (whose widths vary).
 func spanLine(trace, span string) (string, int) {
 	for _, l := range strings.Split(trace, "\n") {
-		if i := strings.Index(l, " "+span+" "); i >= 0 || strings.HasSuffix(l, " "+span) {
-			if i < 0 {
-				i = len(l) - len(span) - 1
-			}
+		m := treeLine.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		if i := strings.Index(m[1]+" ", " "+span+" "); i >= 0 {
 			return l, i
 		}
 	}
 	return "", -1
 }
+
+// treeLine is a line of a rendered trace: start, duration, then the tree.
+var treeLine = regexp.MustCompile(`^\s*\+[0-9.]+ms\s+[0-9.]+ms(.*)$`)
 
 // TestRunRmTrace: `hako run --rm --trace` shows where the time goes. The
 // first container after hakod's start starts its shim (spare=false), the
