@@ -49,9 +49,10 @@ type Spares struct {
 // spare's start-up (nice 19) did not help: the cost is not CPU time.
 const spareDelay = 30 * time.Millisecond
 
-// spareRoom is the length of that argument: "--state-dir " and the
-// longest state directory hakod makes (its exec root, "shims/" and a
-// 64-hex ID) fit.
+// spareRoom is the length of the blank argument a spare is started with,
+// room in its command line for the `--state-dir DIR` it shows once
+// assigned (cmd/hako-shim's retitle): "--state-dir " and a state
+// directory of hakod's (its exec root, "shims/" and a 64-hex ID) fit.
 const spareRoom = 256
 
 // spare is one idle shim.
@@ -157,8 +158,6 @@ func startSpare(bin string, env []string) *spare {
 	if !ok {
 		return nil
 	}
-	// The blank argument is room for the `--state-dir DIR` the spare
-	// shows once assigned (cmd/hako-shim).
 	sync, done, err := spawn(bin, []string{"--spare", strings.Repeat(" ", spareRoom)}, env, nil)
 	if err != nil {
 		return nil

@@ -41,12 +41,12 @@ func RunSpare(report *os.File, assigned func(stateDir string)) error {
 		}
 		return fmt.Errorf("read the assignment: %w", err)
 	}
-	if assigned != nil && filepath.IsAbs(a.StateDir) {
-		assigned(a.StateDir)
-	}
 	if !filepath.IsAbs(a.StateDir) {
 		err = fmt.Errorf("assigned state directory %q: not an absolute path", a.StateDir)
 	} else {
+		if assigned != nil {
+			assigned(a.StateDir)
+		}
 		err = logTo(filepath.Join(a.StateDir, proto.LogFile))
 	}
 	if err != nil {
