@@ -38,15 +38,15 @@ type Spares struct {
 }
 
 // spareDelay is how long after the last Start the next spare starts. A
-// spare that starts at once does so beside the container just created
-// (its program's start and, for a short one, its exit, removal and the
-// next `docker run`'s own start-up): on this VM process start-ups slow
-// each other far beyond their CPU time, page faults mostly, and that
-// cost more than the spare saved. Wall time of `hako run --rm --network
-// none IMG true` back to back, medians of 30 interleaved (2026-11-28):
-// no spare 95 ms; a spare started at once 91; 10 ms later 85; 30 ms 80;
-// 80 ms 83 (too late for the next run). A lower CPU priority for the
-// spare's start-up (nice 19) did not help: the cost is not CPU time.
+// spare started at once starts beside the container just created: its
+// program, and for a short one like `run --rm IMG true` its exit and
+// removal, which come within this time. On this VM process start-ups slow
+// each other well beyond their CPU time (page faults mostly; nice 19 for
+// the spare did not help), so that container paid for most of what the
+// spare saves the next one. Started later, the spare's start-up falls in
+// the pause before the next start, when there is one; back to back it
+// slows the next start either way. Figures and the command in
+// docs/shim.md.
 const spareDelay = 30 * time.Millisecond
 
 // spareRoom is the length of the blank argument a spare is started with,

@@ -6,7 +6,10 @@
 #            all have returned; old and new alternate, each round once the
 #            CPUs are quiet
 #   run --rm N x `hako run --rm IMG true`, with --network none and on the
-#            default bridge; old and new alternate run by run; medians
+#            default bridge; old and new alternate in blocks of BLOCK runs,
+#            each block after one uncounted run; medians. Not run by run: a
+#            build's background work after a run (hakod's spare shim, a
+#            CNI DEL) would then fall on the other build's next run.
 # Paired in one invocation, interleaved as finely as the operation allows:
 # that is what shows a change of a few percent on a machine whose speed
 # drifts by more than that within the hour (bench/engine/README.md). Each
@@ -16,7 +19,8 @@
 #   e.g. git worktree add /tmp/old HEAD~1 && make -C /tmp/old build
 #        sudo bench/engine/ab.sh /tmp/old/bin bin 8
 #
-# Environment: PARALLEL (default 20), N (default 40), BIP_OLD and BIP_NEW (the
+# Environment: PARALLEL (default 20), N (default 40), BLOCK (default 10),
+# PAUSE (seconds before each timed run, default 0), BIP_OLD and BIP_NEW (the
 # hakods' bridge addresses, default 10.252.0.1/24 and 10.253.0.1/24). Exit status 0 when every command
 # succeeded, 1 when one failed, 2 for bad arguments.
 set -euo pipefail
@@ -26,7 +30,9 @@ if [ $# -lt 2 ] || [ $# -gt 3 ]; then usage; fi
 ROUNDS=${3:-6}
 PAR=${PARALLEL:-20}
 N=${N:-40}
-[[ $ROUNDS =~ ^[0-9]+$ && $PAR =~ ^[0-9]+$ && $N =~ ^[0-9]+$ ]] || usage
+BLOCK=${BLOCK:-10}
+PAUSE=${PAUSE:-0}
+[[ $ROUNDS =~ ^[0-9]+$ && $PAR =~ ^[0-9]+$ && $N =~ ^[0-9]+$ && $BLOCK =~ ^[1-9][0-9]*$ && $PAUSE =~ ^[0-9]+(\.[0-9]+)?$ ]] || usage
 [ "$(id -u)" = 0 ] || { echo "$0: needs root" >&2; exit 2; }
 for d in "$1" "$2"; do
 	[ -d "$d" ] || { echo "$0: $d is not a directory" >&2; exit 2; }
@@ -118,19 +124,25 @@ done
 # median and quartiles (ms) of the samples (µs) given as arguments
 quartiles() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {printf "median %6.1f ms (p25 %6.1f, p75 %6.1f)", a[int(NR / 2) + 1] / 1000, a[int(NR / 4) + 1] / 1000, a[int(3 * NR / 4) + 1] / 1000}'; }
 
-echo "run --rm IMG true: $N runs per build and network, old and new alternating run by run"
+echo "run --rm IMG true: $N runs per build and network, in blocks of $BLOCK per build, old and new alternating, ${PAUSE}s pause before each;"
+echo "  a block starts with a run that is not counted: the other build's background work falls on it"
 for net in none bridge; do
 	declare -a old=() new=()
 	quiet
-	for ((i = 0; i < N; i++)); do
+	for ((i = 0, b = 0; i < N; i += k, b++)); do
+		k=$((N - i < BLOCK ? N - i : BLOCK))
 		order="old new"
-		((i % 2)) && order="new old"
+		((b % 2)) && order="new old"
 		for v in $order; do
 			export HAKO_HOST=unix://$T/$v/h.sock
-			t0=$EPOCHREALTIME
 			"${BIN[$v]}/hako" run --rm --network "$net" "$IMG" true
-			us=$((${EPOCHREALTIME/./} - ${t0/./}))
-			if [ "$v" = old ]; then old+=("$us"); else new+=("$us"); fi
+			for ((j = 0; j < k; j++)); do
+				[ "$PAUSE" = 0 ] || sleep "$PAUSE"
+				t0=$EPOCHREALTIME
+				"${BIN[$v]}/hako" run --rm --network "$net" "$IMG" true
+				us=$((${EPOCHREALTIME/./} - ${t0/./}))
+				if [ "$v" = old ]; then old+=("$us"); else new+=("$us"); fi
+			done
 		done
 	done
 	((N == 0)) && continue
