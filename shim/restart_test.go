@@ -76,11 +76,11 @@ func TestSurvivesHakodKill(t *testing.T) {
 
 func parentOf(t *testing.T, pid int) int {
 	t.Helper()
-	b, err := os.ReadFile("/proc/" + itoa(pid) + "/stat")
-	must(t, err)
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	ppid, _ := json.Number(f[1]).Int64()
-	return int(ppid)
+	ppid := ppidOf(pid) // spare_test.go
+	if ppid == 0 {
+		t.Fatalf("process %d is gone", pid)
+	}
+	return ppid
 }
 
 // TestExitWhileDisconnected: the container exits while no client is

@@ -24,25 +24,29 @@ func idleSpares(d *hakodtest.Daemon, hakod int) []int {
 			continue
 		}
 		pid, _ := strconv.Atoi(strings.Split(p, "/")[2])
-		if st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil {
-			s := string(st)
-			f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-			if f[0] != "Z" && f[1] == strconv.Itoa(hakod) {
-				out = append(out, pid)
-			}
+		if state, ppid := procStat(pid); state != "" && state != "Z" && ppid == hakod {
+			out = append(out, pid)
 		}
 	}
 	return out
 }
 
+// procStat returns pid's state letter and parent, "" once it has gone.
+func procStat(pid int) (state string, ppid int) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return "", 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ppid, _ = strconv.Atoi(f[1])
+	return f[0], ppid
+}
+
 // running: pid exists and is not a zombie.
 func running(pid int) bool {
-	st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(st)
-	return !strings.HasPrefix(s[strings.LastIndexByte(s, ')')+2:], "Z")
+	state, _ := procStat(pid)
+	return state != "" && state != "Z"
 }
 
 func hakodPid(t *testing.T, d *hakodtest.Daemon) int {
