@@ -32,6 +32,7 @@ import (
 	"github.com/hako-project/hako/image"
 	"github.com/hako-project/hako/image/defaultimage"
 	"github.com/hako-project/hako/image/registry"
+	"github.com/hako-project/hako/runtime/cgroups"
 	"github.com/hako-project/hako/trace/otlp"
 )
 
@@ -51,6 +52,7 @@ type Config struct {
 	RegistryMirrors    []string          `toml:"registry-mirrors"`
 	LogLevel           string            `toml:"log-level"`
 	OTLPEndpoint       string            `toml:"otlp-endpoint"`
+	CgroupFavorDynMods bool              `toml:"cgroup-favordynmods"`
 	CRIConfig                            // cri.go
 	NetworkConfig                        // network.go
 }
@@ -134,6 +136,7 @@ func newCommand() *cobra.Command {
 	f.StringSliceVar(&cfg.RegistryMirrors, "registry-mirror", nil, "registry mirror")
 	f.StringVarP(&cfg.LogLevel, "log-level", "l", cfg.LogLevel, "debug, info, warn or error")
 	f.StringVar(&cfg.OTLPEndpoint, "otlp-endpoint", "", "trace every API request and export the spans (hakod, shim, runtime, init) over OTLP/HTTP to this collector: http://host:4318, https://host:4318 or host:4318 (docs/otlp.md)")
+	f.BoolVar(&cfg.CgroupFavorDynMods, "cgroup-favordynmods", false, "remount the host's cgroup2 hierarchy with favordynmods, so moving a container into its cgroup does not wait for an RCU grace period (host-wide; docs/cgroups.md)")
 	criFlags(f, &cfg.CRIConfig)
 	networkFlags(f, &cfg.NetworkConfig)
 	return cmd
@@ -165,6 +168,7 @@ func loadConfigFile(path string, cfg *Config, cmd *cobra.Command) error {
 	set("registry-mirrors", func() { cfg.RegistryMirrors = file.RegistryMirrors })
 	set("log-level", func() { cfg.LogLevel = file.LogLevel })
 	set("otlp-endpoint", func() { cfg.OTLPEndpoint = file.OTLPEndpoint })
+	set("cgroup-favordynmods", func() { cfg.CgroupFavorDynMods = file.CgroupFavorDynMods })
 	applyCRIFile(set, file.CRIConfig, &cfg.CRIConfig)
 	applyNetworkFile(set, file.NetworkConfig, &cfg.NetworkConfig)
 	for k, v := range file.Runtimes {
@@ -195,6 +199,15 @@ func run(ctx context.Context, cfg Config) error {
 	}
 	defer os.Remove(cfg.Pidfile)
 
+	if cfg.CgroupFavorDynMods {
+		res, err := cgroups.SetFavorDynMods(cgroups.DefaultRoot, true)
+		if err != nil {
+			return fmt.Errorf("--cgroup-favordynmods: %w", err)
+		}
+		if !res.Already {
+			log.Info("cgroup2 remounted with favordynmods: cgroup migrations no longer wait for an RCU grace period", "mountpoint", res.Mountpoint)
+		}
+	}
 	runtimes, err := findRuntimes(cfg.Runtimes)
 	if err != nil {
 		return err

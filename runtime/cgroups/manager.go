@@ -568,10 +568,10 @@ func (m *manager) Add(pid int) error {
 }
 
 func (m *manager) UnifiedFD() (*os.File, error) {
-	if m.mode != ModeUnified {
+	u := m.unified()
+	if m.mode != ModeUnified || u == nil { // nil: rootless, not delegated
 		return nil, nil
 	}
-	u := m.unified()
 	fd, err := unix.Open(u.Path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open cgroup %s for CLONE_INTO_CGROUP: %w", u.Path, err)

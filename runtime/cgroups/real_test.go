@@ -637,7 +637,16 @@ func TestRealBadInput(t *testing.T) {
 // parse) + Create(nil) + Add + Destroy. Each iteration also moves the
 // process back out (a second Add) so the cgroup can be removed; that costs
 // about as much as Add itself.
-func BenchmarkCreateAddDestroy(b *testing.B) {
+func BenchmarkCreateAddDestroy(b *testing.B) { benchCreateAdd(b, 0) }
+
+// BenchmarkAddAfterPause is the same with the machine's cgroups left alone
+// for 100 ms (not timed) before each round, as between container starts:
+// add-ns/op then includes the RCU grace period the kernel waits for before
+// the first move into a cgroup after a pause, unless the cgroup2 mount has
+// favordynmods (SetFavorDynMods; once set on Linux 6.18+, until reboot).
+func BenchmarkAddAfterPause(b *testing.B) { benchCreateAdd(b, 100*time.Millisecond) }
+
+func benchCreateAdd(b *testing.B, pause time.Duration) {
 	requireRoot(b)
 	parent := testParent(b)
 	park, err := New(Config{Path: parent + "/park", ID: "park"})
@@ -661,6 +670,11 @@ func BenchmarkCreateAddDestroy(b *testing.B) {
 	var tNew, tCreate, tAdd, tPark, tDestroy time.Duration
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
+		if pause > 0 {
+			b.StopTimer()
+			time.Sleep(pause)
+			b.StartTimer()
+		}
 		t0 := time.Now()
 		m, err := New(Config{Path: fmt.Sprintf("%s/c%d", parent, i), ID: "x"})
 		if err != nil {

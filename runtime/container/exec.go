@@ -161,7 +161,13 @@ func (c *Container) Exec(ctx context.Context, o ExecOptions) (code int, err erro
 		ncfg.Trace, ncfg.TraceID, ncfg.ParentSpan = o.Trace, sp.TraceID(), sp.ID()
 	}
 	if cg != nil {
-		ncfg.Started = func(pid int) error { return cg.Add(pid) }
+		cgfd, err := placeInCgroup(ncfg, cg, &ctx)
+		if err != nil {
+			return -1, err
+		}
+		if cgfd != nil {
+			defer cgfd.Close()
+		}
 	}
 	ncfg.SeccompFD = listenerHandoff(scProg, func(int) specs.State { return c.OCIState() })
 	if !c.State.Alive() {

@@ -42,7 +42,8 @@ type Config struct {
 	CgroupFD *os.File
 
 	// Started is called with the pid of the first process before it receives
-	// its program, to put it in the container's cgroups (v1).
+	// its program, to put it in the container's cgroups, unless it was
+	// started in CgroupFD (a kernel without clone3 falls back to Started).
 	Started func(pid int) error
 	// Userns writes the uid and gid maps of pid.
 	Userns func(pid int) error
@@ -130,6 +131,11 @@ func Start(cfg *Config, self *os.File) (*Process, error) {
 	var first int
 	err = timerslack.Fork(func() (err error) {
 		first, err = syscall.ForkExec("/proc/self/fd/"+strconv.Itoa(exeFD), []string{"hako-runtime", "init"}, attr)
+		if errors.Is(err, syscall.ENOSYS) && attr.Sys.UseCgroupFD {
+			// No clone3 (Linux < 5.7): an ordinary fork, then Started.
+			attr.Sys.UseCgroupFD = false
+			first, err = syscall.ForkExec("/proc/self/fd/"+strconv.Itoa(exeFD), []string{"hako-runtime", "init"}, attr)
+		}
 		return err
 	})
 	runtime.KeepAlive(files)
@@ -144,7 +150,7 @@ func Start(cfg *Config, self *os.File) (*Process, error) {
 		p.kill()
 		return nil, err
 	}
-	if cfg.Started != nil {
+	if cfg.Started != nil && !attr.Sys.UseCgroupFD {
 		if err := cfg.Started(first); err != nil {
 			return fail(err)
 		}
