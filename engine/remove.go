@@ -96,21 +96,32 @@ func (e *Engine) remove(ctx context.Context, c *Container, force bool) (err erro
 // gone is no error: the exit of a --rm container begins with this, and its
 // removal does it again.
 func (e *Engine) removeFiles(ctx context.Context, c *Container) error {
-	_, span := trace.Start(ctx, "engine.remove.snapshot")
-	err := e.images.RemoveSnapshot(ctx, c.ID)
+	// The directory holds nothing the snapshot needs (the rootfs mount
+	// point is unmounted by now), so the two go side by side: each is a
+	// few unlinks and rmdirs, and the snapshot's record a disk commit.
+	// (A container whose layer cannot be removed is dead without its
+	// directory, logs included; rm -f tries the layer again.)
+	dir := make(chan error, 1)
+	go func() {
+		_, span := trace.Start(ctx, "engine.remove.dir")
+		err := os.RemoveAll(e.containerDir(c.ID))
+		span.End(err)
+		dir <- err
+	}()
+	handOff() // monitor.go
+	sctx, span := trace.Start(ctx, "engine.remove.snapshot")
+	err := e.images.RemoveSnapshot(sctx, c.ID)
 	if errdefs.IsNotFound(err) {
 		err = nil
 	}
 	span.End(err)
+	derr := <-dir
 	if err != nil {
 		c.setState(func(s *State) { s.Status = container.StateDead; s.Error = err.Error() })
 		return fmt.Errorf("remove the container's filesystem: %w", err)
 	}
-	_, span = trace.Start(ctx, "engine.remove.dir")
-	err = os.RemoveAll(e.containerDir(c.ID))
-	span.End(err)
-	if err != nil {
-		return fmt.Errorf("remove container directory: %w", err)
+	if derr != nil {
+		return fmt.Errorf("remove container directory: %w", derr)
 	}
 	return nil
 }

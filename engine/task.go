@@ -35,7 +35,8 @@ type Task interface {
 	Exec(ctx context.Context, cfg ExecTaskConfig) (ExecTask, error)
 	// ReopenLog makes the container log start a new file (kubelet rotates).
 	ReopenLog(ctx context.Context) error
-	// Delete removes the runtime's container and ends the shim.
+	// Delete removes the runtime's container and ends the shim; it may
+	// return while the shim process is still exiting.
 	Delete(ctx context.Context, force bool) (ExitStatus, error)
 	// Close drops the connection without touching the container.
 	Close() error

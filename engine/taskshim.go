@@ -224,8 +224,11 @@ func (t *shimTask) Exec(ctx context.Context, cfg ExecTaskConfig) (ExecTask, erro
 
 func (t *shimTask) ReopenLog(ctx context.Context) error { return classifyShim(t.c.ReopenLog(ctx)) }
 
+// Delete returns once the shim has answered, not once its process has
+// exited as well (shim.Client.DeleteAnswered): nothing hakod does next
+// needs the shim gone, and a hung one is killed in the background.
 func (t *shimTask) Delete(ctx context.Context, force bool) (ExitStatus, error) {
-	st, err := t.c.Delete(t.traced(ctx), force)
+	st, _, err := t.c.DeleteAnswered(t.traced(ctx), force)
 	return exitStatus(st), classifyShim(err)
 }
 

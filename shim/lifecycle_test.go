@@ -334,6 +334,40 @@ func TestDeleteRunning(t *testing.T) {
 	})
 }
 
+// TestDeleteAnswered: the delete hakod uses returns with the shim's
+// answer, when the container and the shim's state are gone, and reports
+// the shim process's exit on its channel.
+func TestDeleteAnswered(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, r rt) {
+		ctx := testCtx(t)
+		c, _ := startContainer(t, r, []string{"true"}, nil, nil)
+		must(t, c.Start(ctx))
+		if exit, err := c.Wait(ctx); err != nil || exit.Code != 0 {
+			t.Fatalf("Wait: %+v, %v", exit, err)
+		}
+		pid := shimPid(t, c.StateDir())
+		st, exited, err := c.DeleteAnswered(ctx, false)
+		if err != nil {
+			t.Fatalf("DeleteAnswered: %v", err)
+		}
+		if st.Code != 0 {
+			t.Errorf("exit status %+v, want 0", st)
+		}
+		if _, err := os.Stat(c.StateDir()); !os.IsNotExist(err) {
+			t.Errorf("state directory still there when DeleteAnswered returned: %v", err)
+		}
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the shim's exit was not reported within 10 s")
+		}
+		if alive(pid) {
+			t.Errorf("shim %d alive after its exit was reported", pid)
+		}
+		assertGone(t, r, c.ID(), c.StateDir(), pid, c.Pid())
+	})
+}
+
 // TestDeleteCreated: a container that never started is deleted without
 // force, and its waiting init dies.
 func TestDeleteCreated(t *testing.T) {

@@ -318,8 +318,38 @@ cp "$repo"/bin/hakod "$repo"/bin/hako-shim "$repo"/bin/hako-runtime "$repo"/bin/
 [ ! -x "$repo/bin/hako-init" ] || cp "$repo/bin/hako-init" "$T/bin/"
 for b in dockerd containerd containerd-shim-runc-v2 runc; do cp "$(command -v "$b")" "$T/bin/"; done
 
+# cgroup_move_probe prints how long moving a process into a fresh cgroup
+# takes after 0.2 s of quiet, three times: the kernel waits for an RCU
+# grace period before the first move after a pause (7-17 ms on the VMs we
+# measure) unless the cgroup2 mount has favordynmods, or had it once on
+# Linux 6.18+ (docs/cgroups.md). Every container start of both daemons
+# pays it (runc's and hako-runtime's moves), so it frames the figures.
+# bash's own echo writes cgroup.procs: no fork between the two clock reads.
+cgroup_move_probe() {
+	local dir pid t0 t1 out=() i
+	for dir in /sys/fs/cgroup/pids /sys/fs/cgroup/unified /sys/fs/cgroup; do
+		[ -w "$dir/cgroup.procs" ] && break
+	done
+	mkdir "$dir/hkb-probe.$$" 2>/dev/null || { echo "n/a"; return; }
+	sleep 1000 & pid=$!
+	for i in 1 2 3; do
+		sleep 0.2
+		t0=$EPOCHREALTIME
+		echo "$pid" >"$dir/hkb-probe.$$/cgroup.procs"
+		t1=$EPOCHREALTIME
+		echo "$pid" >"$dir/cgroup.procs"
+		out+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", (b-a)*1000}')")
+	done
+	kill "$pid"; wait "$pid" 2>/dev/null
+	rmdir "$dir/hkb-probe.$$"
+	local fav=off
+	grep -q ' - cgroup2 .*favordynmods' /proc/self/mountinfo && fav=on
+	echo "${out[*]} ms (cgroup2 favordynmods: $fav)"
+}
+
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "host: kernel $(uname -r), $(nproc) CPUs, load average $load_start (1, 5, 15 min) at start"
+echo "host: first move into a cgroup after a pause $(cgroup_move_probe)"
 echo "hakod: $("$T/bin/hakod" --version 2>/dev/null | head -1) (bin/ of $repo, built $(date -r "$repo/bin/hakod" '+%F %T'))"
 echo "dockerd: $("$T/bin/dockerd" --version | head -1); containerd $("$T/bin/containerd" --version | awk '{print $3}'); runc $("$T/bin/runc" --version | awk 'NR==1{print $3}')"
 echo "client: $(docker --version)"
