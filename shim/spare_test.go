@@ -159,6 +159,38 @@ func TestSpares(t *testing.T) {
 	}
 }
 
+// TestSpareLost: a spare that ends after it was handed a container but
+// before it took it (here a stand-in that reads one byte of the
+// assignment and exits, as a spare killed at that moment would) costs the
+// container nothing: Start runs a shim of its own, and the container runs.
+func TestSpareLost(t *testing.T) {
+	r := runtimes(t)[0]
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "hako-shim")
+	script := "#!/bin/sh\n" +
+		"if [ \"$1\" = --spare ]; then dd bs=1 count=1 <&3 >/dev/null 2>&1; touch " + filepath.Join(dir, "taken") + "; exit 1; fi\n" +
+		"exec " + shimBin + " \"$@\"\n"
+	must(t, os.WriteFile(bin, []byte(script), 0o755))
+	sp := &shim.Spares{}
+	defer sp.Close()
+
+	runWithSpares(t, r, sp, bin, "first") // leaves a spare: the stand-in
+	eventually(t, "the stand-in spare", func() bool {
+		procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+		for _, p := range procs {
+			b, _ := os.ReadFile(p)
+			if bytes.Contains(b, []byte(bin+"\x00--spare")) {
+				return true
+			}
+		}
+		return false
+	})
+	runWithSpares(t, r, sp, bin, "second")
+	if _, err := os.Stat(filepath.Join(dir, "taken")); err != nil {
+		t.Errorf("the stand-in spare was not handed the second container: %v", err)
+	}
+}
+
 // TestSpareNotNeeded: a spare whose socket is closed before it is
 // assigned a container exits 0; one given a bad assignment reports the
 // error to the client and exits 1.

@@ -93,24 +93,40 @@ func Start(ctx context.Context, cfg Config) (_ *Client, err error) {
 		}
 	}
 	span.SetAttr("spare", strconv.FormatBool(sync != nil))
-	if sync == nil {
-		logf, err := os.OpenFile(filepath.Join(cfg.StateDir, proto.LogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("shim log: %w", err)
-		}
-		sync, _, err = spawn(bin, []string{"--state-dir", cfg.StateDir}, env, logf)
-		logf.Close()
-		if err != nil {
-			return nil, err
-		}
-	}
-	spawned = true
-	defer sync.Close()
 	// The next container's spare starts a while after this one is
 	// created (Spares.later).
 	defer cfg.Spares.later(bin, env)
-	return awaitReport(ctx, sync, cfg)
+	if sync != nil {
+		spawned = true
+		c, err := awaitReport(ctx, sync, cfg, true)
+		sync.Close()
+		if !errors.Is(err, errSpareLost) {
+			return c, err
+		}
+		// The spare died before it took the container (killed while
+		// idle, a moment before the assignment): nothing was done, so
+		// a shim of our own does it.
+		span.SetAttr("spare", "lost")
+		spawned = false
+	}
+	logf, err := os.OpenFile(filepath.Join(cfg.StateDir, proto.LogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("shim log: %w", err)
+	}
+	sync, _, err = spawn(bin, []string{"--state-dir", cfg.StateDir}, env, logf)
+	logf.Close()
+	if err != nil {
+		return nil, err
+	}
+	spawned = true
+	defer sync.Close()
+	return awaitReport(ctx, sync, cfg, false)
 }
+
+// errSpareLost is awaitReport's word for a spare that ended before it
+// took its assignment: it left no log in the state directory, its first
+// act once assigned (monitor.RunSpare), so it did nothing else.
+var errSpareLost = errors.New("the spare shim ended before it took the container")
 
 // spawn starts `hako-shim ARGS` (the monitor: --state-dir DIR, or a spare:
 // --spare) with its end of a socket pair as fd 3, in a session of its own,
@@ -184,14 +200,19 @@ func reap(cmd *exec.Cmd) <-chan struct{} {
 }
 
 // awaitReport reads the shim's report of the create. On success it
-// acknowledges, which tells the shim that its container is adopted.
-func awaitReport(ctx context.Context, sync *os.File, cfg Config) (*Client, error) {
+// acknowledges, which tells the shim that its container is adopted. A
+// spare that ended before it took the container is errSpareLost, with the
+// state directory left as Start made it.
+func awaitReport(ctx context.Context, sync *os.File, cfg Config, spare bool) (*Client, error) {
 	stop := context.AfterFunc(ctx, func() { sync.Close() })
 	defer stop()
 	var rep proto.Report
 	if err := proto.ReadMsg(sync, &rep); err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("start shim of %s: %w", cfg.ID, ctx.Err())
+		}
+		if _, serr := os.Stat(filepath.Join(cfg.StateDir, proto.LogFile)); spare && errors.Is(serr, os.ErrNotExist) {
+			return nil, errSpareLost
 		}
 		// The shim died without a word: take what it left from its log
 		// and remove the rest.
