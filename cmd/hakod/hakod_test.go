@@ -324,7 +324,13 @@ func assertClean(t *testing.T, d *hakodtest.Daemon) {
 	if out := d.MustDocker("ps", "-aq"); out != "" {
 		t.Errorf("containers left: %s", out)
 	}
-	if m := hakodtest.Mounts(d.Dir); len(m) > 0 {
+	// A container's network is detached in the background (CNI DEL, then
+	// its namespace's pin is unmounted): rm has returned before that.
+	m := hakodtest.Mounts(d.Dir)
+	for deadline := time.Now().Add(10 * time.Second); len(m) > 0 && time.Now().Before(deadline); m = hakodtest.Mounts(d.Dir) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(m) > 0 {
 		t.Errorf("mounts left: %v", m)
 	}
 	for _, dir := range []string{filepath.Join(d.ExecRoot, "shims"), filepath.Join(d.DataRoot, "containers")} {
