@@ -38,6 +38,13 @@ func TestRunRmTrace(t *testing.T) {
 	d := hakodtest.Start(t)
 	img := d.DefaultImage()
 	for i, spare := range []string{"spare=false", "spare=true"} {
+		if i == 1 {
+			// The spare starts 30 ms after the last start (shim.Spares):
+			// wait for it, as a machine busy with other tests may be slow
+			// to start it.
+			hakod := hakodPid(t, d)
+			untilTrue(t, "a spare shim", func() bool { return len(idleSpares(d, hakod)) == 1 })
+		}
 		cmd := exec.Command(d.Bin.HakoClient, "run", "--rm", "--trace", "--network", "none", img, "true")
 		cmd.Env = append(os.Environ(), "HAKO_HOST="+d.Host)
 		var stderr strings.Builder
