@@ -108,6 +108,17 @@ func (m *Manager) Prepare(ctx context.Context, req AttachRequest) (p *Pending, e
 	if len(req.Ports) > 0 {
 		m.waitDetaching(func(a *Attachment) bool { return len(a.Ports) > 0 })
 	}
+	// An address asked for by name (--ip) may still be held by a container
+	// whose detach runs in the background: back-to-back `run --rm --ip X`
+	// find it free, as with docker, which releases it before the removal.
+	for _, r := range req.Networks {
+		if !r.IPv4.IsValid() {
+			continue
+		}
+		m.waitDetaching(func(a *Attachment) bool {
+			return slices.ContainsFunc(a.Endpoints, func(ep Endpoint) bool { return ep.Address.Addr() == r.IPv4 })
+		})
+	}
 	att := &Attachment{
 		ContainerID: req.ContainerID, Name: req.Name, Hostname: req.Hostname, NetNS: m.NetNSPath(req.ContainerID),
 		HostsPath: req.HostsPath, ExtraHosts: req.ExtraHosts, CNIArgs: slices.Clone(req.CNIArgs),

@@ -152,6 +152,30 @@ func TestNetworkDefaultBridge(t *testing.T) {
 	assertNoNetLeftovers(t, d, []string{br}, id)
 }
 
+// TestNetworkStaticIPBackToBack: `run --rm --ip X` twice in a row gets X
+// both times, although the first container's detach (which releases X)
+// runs in the background after its removal: the second attach waits for
+// it.
+func TestNetworkStaticIPBackToBack(t *testing.T) {
+	needCNI(t)
+	d := hakodtest.Start(t)
+	img := d.DefaultImage()
+	d.MustDocker("network", "create", "--subnet", "10.213.9.0/24", "fixed")
+	br := bridgeOf(t, d, "fixed")
+	for i := range 10 {
+		// The hako CLI: the docker CLI's own start-up leaves the detach
+		// more time than a quick client would.
+		cmd := exec.Command(d.Bin.HakoClient, "run", "--rm", "--network", "fixed", "--ip", "10.213.9.9", img, "sh", "-c", "ip -o -4 addr show eth0")
+		cmd.Env = append(os.Environ(), "HAKO_HOST="+d.Host)
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "10.213.9.9/24") {
+			t.Fatalf("run %d: %v: %s; want eth0 with 10.213.9.9/24", i, err, out)
+		}
+	}
+	d.MustDocker("network", "rm", "fixed")
+	assertNoNetLeftovers(t, d, []string{br})
+}
+
 func TestNetworkUserDefinedNames(t *testing.T) {
 	needCNI(t)
 	d := hakodtest.Start(t)
