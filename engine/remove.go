@@ -102,13 +102,20 @@ func (e *Engine) removeFiles(ctx context.Context, c *Container) error {
 	// (A container whose layer cannot be removed is dead without its
 	// directory, logs included; rm -f tries the layer again.)
 	dir := make(chan error, 1)
-	go func() {
-		_, span := trace.Start(ctx, "engine.remove.dir")
-		err := os.RemoveAll(e.containerDir(c.ID))
-		span.End(err)
-		dir <- err
-	}()
-	handOff() // monitor.go
+	if _, err := os.Lstat(e.containerDir(c.ID)); err != nil {
+		// Gone already (the exit of a --rm container removed it): no
+		// goroutine to hand off to, while the network's background
+		// detach may hold the other CPU.
+		dir <- nil
+	} else {
+		go func() {
+			_, span := trace.Start(ctx, "engine.remove.dir")
+			err := os.RemoveAll(e.containerDir(c.ID))
+			span.End(err)
+			dir <- err
+		}()
+		handOff() // monitor.go
+	}
 	sctx, span := trace.Start(ctx, "engine.remove.snapshot")
 	err := e.images.RemoveSnapshot(sctx, c.ID)
 	if errdefs.IsNotFound(err) {
