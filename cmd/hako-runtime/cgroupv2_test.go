@@ -12,9 +12,12 @@ import (
 )
 
 // pureV2 reports whether /sys/fs/cgroup itself is a cgroup2 mount.
-func pureV2() bool {
+func pureV2() bool { return isCgroup2("/sys/fs/cgroup") }
+
+// isCgroup2 reports whether path is the root of a cgroup2 mount.
+func isCgroup2(path string) bool {
 	var st unix.Statfs_t
-	return unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
+	return unix.Statfs(path, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
 }
 
 // TestPureV2ClonesIntoCgroup runs the runtime as on a pure cgroup v2 host,
@@ -74,8 +77,7 @@ rt delete --force "$ID"`
 	}
 	// Where the host has cgroup2 (pure or hybrid), the cgroup is gone.
 	for _, root := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
-		var st unix.Statfs_t
-		if unix.Statfs(root, &st) != nil || st.Type != unix.CGROUP2_SUPER_MAGIC {
+		if !isCgroup2(root) {
 			continue
 		}
 		parent := filepath.Join(root, "hako-v2test")
