@@ -439,13 +439,12 @@ func (s *Snapshotter) Remove(ctx context.Context, key string) error {
 		return b.Delete([]byte(key))
 	})
 	rspan.End(err)
-	if files == nil && err == nil {
-		files = make(chan error, 1)
-		files <- s.removeFiles(ctx, in.ID)
-	}
 	var ferr error
-	if files != nil {
+	switch {
+	case files != nil:
 		ferr = <-files
+	case err == nil: // committed: the files once the record is gone
+		ferr = s.removeFiles(ctx, in.ID)
 	}
 	if err != nil {
 		return fmt.Errorf("remove snapshot %s: %w", key, err)
