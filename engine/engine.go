@@ -121,7 +121,9 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		cfg: cfg, log: cfg.Log, db: db, images: cfg.Images,
 		events: newEvents(), traces: newTraces(cfg.tracesDir()),
 		containers: map[string]*Container{}, names: map[string]string{}, execs: map[string]*Exec{},
-		spares: &shim.Spares{},
+		// The spare shim starts the default runtime ahead of need too,
+		// if it can be (hako-runtime can; runc and crun cannot).
+		spares: &shim.Spares{Standby: shim.StandbyRuntime(cfg.Runtimes[cfg.DefaultRuntime])},
 	}
 	e.volumes = vols // before load, which counts the containers' volumes
 	if err := e.load(ctx); err != nil {

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/hako-project/hako/shim/runtime"
 )
 
 // Spares keeps one hako-shim started ahead of need, so that a container's
@@ -26,15 +26,38 @@ import (
 // is one idle shim once a container has been started, not one per
 // container.
 //
+// With Standby set, the spare also starts that runtime ahead of need
+// (`RUNTIME standby`, runtime.Standby) once its own start-up is done, and
+// the container's create or run is handed to it: a second process start
+// off the container's start, for the price of one more idle process while
+// the spare waits.
+//
 // The zero value is ready to use; a nil *Spares never has a spare. Close
 // it when its owner stops.
 type Spares struct {
+	// Standby is the path of a runtime that has `standby`
+	// (runtime.HasStandby), usually the default one; "" for none. Set it
+	// before the first Start.
+	Standby string
+
 	mu      sync.Mutex
 	cur     *spare
 	filling bool
 	closed  bool
 	timer   *time.Timer // a refill to come (later)
 	wg      sync.WaitGroup
+}
+
+// StandbyRuntime is the path of runtime name (as Config.Runtime: a path or
+// a name on $PATH, "" for DefaultRuntime) if it has `standby`
+// (runtime.HasStandby: it runs `RUNTIME features` once), else "": what
+// Spares.Standby wants.
+func StandbyRuntime(name string) string {
+	path, err := lookRuntime(name)
+	if err != nil || !runtime.HasStandby(path) {
+		return ""
+	}
+	return path
 }
 
 // spareDelay is how long after the last Start the next spare starts. A
@@ -58,25 +81,10 @@ const spareRoom = 256
 // spare is one idle shim.
 type spare struct {
 	bin  string
-	file fileID // bin as it was when the spare started
-	env  string // its environment, joined
+	file runtime.BinaryID // bin as it was when the spare started
+	env  string           // its environment, joined
 	sync *os.File
 	done <-chan struct{} // closed when the process has exited
-}
-
-// fileID tells whether a path still names the same executable: a spare
-// started from a binary since replaced (an upgrade) must not serve.
-type fileID struct {
-	dev, ino uint64
-	mtime    unix.Timespec
-}
-
-func statID(path string) (fileID, bool) {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return fileID{}, false
-	}
-	return fileID{dev: st.Dev, ino: st.Ino, mtime: st.Mtim}, true
 }
 
 // take returns the sync socket of the spare if it was started from bin
@@ -105,7 +113,7 @@ func (sp *spare) fits(bin, env string) bool {
 		return false
 	default:
 	}
-	id, ok := statID(bin)
+	id, ok := runtime.StatBinary(bin)
 	return ok && sp.bin == bin && sp.env == env && id == sp.file
 }
 
@@ -141,7 +149,7 @@ func (s *Spares) refill(bin string, env []string) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		sp := startSpare(bin, env)
+		sp := startSpare(bin, env, s.Standby)
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.filling = false
@@ -151,14 +159,19 @@ func (s *Spares) refill(bin string, env []string) {
 	}()
 }
 
-// startSpare starts `hako-shim --spare`; nil if it cannot be started (the
-// next Start then starts its shim itself and says why if that fails too).
-func startSpare(bin string, env []string) *spare {
-	id, ok := statID(bin)
+// startSpare starts `hako-shim --spare` (with --standby-runtime, if
+// standby is set); nil if it cannot be started (the next Start then starts
+// its shim itself and says why if that fails too).
+func startSpare(bin string, env []string, standby string) *spare {
+	id, ok := runtime.StatBinary(bin)
 	if !ok {
 		return nil
 	}
-	sync, done, err := spawn(bin, []string{"--spare", strings.Repeat(" ", spareRoom)}, env, nil)
+	args := []string{"--spare"}
+	if standby != "" {
+		args = append(args, "--standby-runtime", standby)
+	}
+	sync, done, err := spawn(bin, append(args, strings.Repeat(" ", spareRoom)), env, nil)
 	if err != nil {
 		return nil
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hako-project/hako/shim"
 	"github.com/hako-project/hako/shim/internal/proto"
+	"github.com/hako-project/hako/trace"
 )
 
 // spares lists the pids of the `BIN --spare` processes that are this test
@@ -251,5 +252,133 @@ func TestSpareUsage(t *testing.T) {
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "--spare takes no --state-dir") {
 			t.Errorf("hako-shim %q: %v, %q; want exit 2 saying what is wrong", args, err, out)
 		}
+	}
+}
+
+// standbyOf waits for the `RT standby` child of the spare pid and returns
+// its pid.
+func standbyOf(t *testing.T, spare int, rt string) int {
+	t.Helper()
+	var pid int
+	eventually(t, "the spare's standby runtime", func() bool {
+		procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+		for _, p := range procs {
+			b, _ := os.ReadFile(p)
+			if string(b) == rt+"\x00standby\x00" {
+				n, _ := strconv.Atoi(strings.Split(p, "/")[2])
+				if ppidOf(n) == spare {
+					pid = n
+					return true
+				}
+			}
+		}
+		return false
+	})
+	return pid
+}
+
+// tracedRun runs `echo NAME` in a container started with sp, with the
+// shim's and the runtime's spans in a trace file, checks its output and
+// clean-up, and returns the attributes of the shim.runtime.create span
+// and of hako-runtime.create.
+func tracedRun(t *testing.T, r rt, sp *shim.Spares, bin, name string) (shimAttrs, rtAttrs map[string]string) {
+	t.Helper()
+	file := t.TempDir() + "/trace.jsonl"
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	must(t, err)
+	defer f.Close()
+	tracer, err := trace.New("", f)
+	must(t, err)
+	_, root := trace.Start(trace.WithTracer(testCtx(t), tracer), "test.root")
+	ctx := testCtx(t)
+	c, _ := startContainer(t, r, []string{"echo", name}, nil, func(cfg *shim.Config) {
+		cfg.Spares, cfg.Binary = sp, bin
+		cfg.TraceFile, cfg.Traceparent = file, root.Traceparent()
+	})
+	var stdout syncBuffer
+	stream, err := c.Attach(ctx, shim.AttachOptions{Stdout: &stdout, Stderr: io.Discard})
+	must(t, err)
+	must(t, c.Start(ctx))
+	exit, err := c.Wait(ctx)
+	must(t, err)
+	must(t, stream.Wait())
+	if exit.Code != 0 || stdout.String() != name+"\n" {
+		t.Errorf("%s: exit %+v, output %q", name, exit, stdout.String())
+	}
+	deleteAndCheck(t, r, c, false)
+	root.End(nil)
+	rf, err := os.Open(file)
+	must(t, err)
+	defer rf.Close()
+	spans, err := trace.ReadSpans(rf)
+	must(t, err)
+	var found int
+	for _, s := range spans {
+		switch s.Name {
+		case "shim.runtime.create":
+			shimAttrs, found = s.Attrs, found+1
+		case "hako-runtime.create":
+			rtAttrs, found = s.Attrs, found+1
+		}
+	}
+	if found != 2 {
+		t.Fatalf("%s: no shim.runtime.create or hako-runtime.create span; have %v", name, names(spans))
+	}
+	return shimAttrs, rtAttrs
+}
+
+// TestSpareStandby: with Spares.Standby, the spare also starts the runtime
+// ahead of need (`RUNTIME standby`, the spare's child), and the next
+// container's create is handed to it: the container runs as any other
+// (its output through the descriptors handed over, exit, clean-up), both
+// create spans say standby=true, and the standby has gone. A runtime
+// binary replaced since the standby started is not handed anything: the
+// create starts a process of its own, and the standby exits.
+func TestSpareStandby(t *testing.T) {
+	r := runtimes(t)[0]
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "hako-shim") // ours alone, for spares()
+	b, err := os.ReadFile(shimBin)
+	must(t, err)
+	must(t, os.WriteFile(bin, b, 0o755))
+	rtb, err := os.ReadFile(r.path)
+	must(t, err)
+	r.path = filepath.Join(dir, "hako-runtime") // ours alone, for standbyOf
+	must(t, os.WriteFile(r.path, rtb, 0o755))
+	if got := shim.StandbyRuntime(r.path); got != r.path {
+		t.Fatalf("StandbyRuntime(%s) = %q: hako-runtime's features do not offer standby", r.path, got)
+	}
+	sp := &shim.Spares{Standby: r.path}
+	defer sp.Close()
+
+	runWithSpares(t, r, sp, bin, "first")
+	standby := standbyOf(t, oneSpare(t, bin), r.path)
+	shimAttrs, rtAttrs := tracedRun(t, r, sp, bin, "second")
+	if shimAttrs["standby"] != "true" || rtAttrs["standby"] != "true" {
+		t.Errorf("create spans: shim %v, runtime %v; want standby=true in both", shimAttrs, rtAttrs)
+	}
+	eventually(t, "the used standby gone", func() bool { return !alive(standby) })
+
+	// Replace the runtime binary (a new inode, as an upgrade makes).
+	standby = standbyOf(t, oneSpare(t, bin), r.path)
+	must(t, os.WriteFile(r.path+".new", rtb, 0o755))
+	must(t, os.Rename(r.path+".new", r.path))
+	shimAttrs, rtAttrs = tracedRun(t, r, sp, bin, "third")
+	if shimAttrs["standby"] != "" || rtAttrs["standby"] != "" {
+		t.Errorf("create with a replaced runtime binary: shim %v, runtime %v; want no standby", shimAttrs, rtAttrs)
+	}
+	eventually(t, "the unfit standby gone", func() bool { return !alive(standby) })
+}
+
+// TestStandbyRuntime: runc and crun have no standby; a missing runtime
+// has none either.
+func TestStandbyRuntime(t *testing.T) {
+	for _, r := range runtimes(t)[1:] {
+		if got := shim.StandbyRuntime(r.path); got != "" {
+			t.Errorf("StandbyRuntime(%s) = %q, want none", r.path, got)
+		}
+	}
+	if got := shim.StandbyRuntime("/nonexistent/hako-runtime"); got != "" {
+		t.Errorf("StandbyRuntime of a missing binary = %q", got)
 	}
 }

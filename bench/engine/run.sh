@@ -392,6 +392,15 @@ idle_spares() {
 	done
 	return 0
 }
+# idle_standbys PATH: the standby runtimes (`PATH standby`) an idle spare
+# keeps (docs/shim.md).
+idle_standbys() {
+	local p
+	for p in $(pids_by_exe "$1"); do
+		[ "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" != "$1 standby " ] || echo "$p"
+	done
+	return 0
+}
 pids_by_exe() { # pids_by_exe PATH: processes running that executable
 	local p
 	for p in /proc/[0-9]*; do
@@ -605,10 +614,14 @@ memory() {
 	mapfile -t shims < <(pids_by_exe "$shim" | grep -vxF -f <(printf '%s\n' "${spare[@]}" 0))
 	[ "${#shims[@]}" = "$NCTR" ] || die "$name: ${#shims[@]} shims for $NCTR containers"
 	[ "${#spare[@]}" -le 1 ] || die "$name: ${#spare[@]} idle spare shims"
+	# The spare's standby runtime, if it has one, is charged alike.
+	local standby=()
+	[ "$name" != hako ] || mapfile -t standby < <(idle_standbys "$T/bin/hako-runtime")
+	[ "${#standby[@]}" -le 1 ] || die "$name: ${#standby[@]} standby runtimes"
 	local sparepss=0
-	[ "${#spare[@]}" = 0 ] || read -r sparepss _ < <(mem "${spare[@]}")
+	[ "${#spare[@]}" = 0 ] || read -r sparepss _ < <(mem "${spare[@]}" "${standby[@]}")
 	M[$name.spare]=$sparepss
-	read -r after _ < <(mem "${daemons[@]}" "${spare[@]}")
+	read -r after _ < <(mem "${daemons[@]}" "${spare[@]}" "${standby[@]}")
 	read -r sp sr < <(mem "${shims[@]}")
 	M[$name.before]=$before M[$name.after]=$after M[$name.shimpss]=$sp M[$name.shimrss]=$sr
 	M[$name.startus]=$((${t1/./} - ${t0/./}))
@@ -622,7 +635,7 @@ memory docker "$T/bin/containerd-shim-runc-v2" "$DOCKERD_PID" "$CONTAINERD_PID"
 kib() { awk -v k="$1" -v n="$2" 'BEGIN { printf "%.0f KiB", k / n }'; }
 echo
 echo "memory: $NCTR idle containers (run -d --network none IMG sleep 100000) on each daemon in turn;"
-echo "PSS from /proc/PID/smaps_rollup; daemons = hakod (after: and its idle spare shim, ${M[hako.spare]} KiB), or dockerd + containerd"
+echo "PSS from /proc/PID/smaps_rollup; daemons = hakod (after: and its idle spare shim and standby runtime, ${M[hako.spare]} KiB), or dockerd + containerd"
 printf '%-8s %15s %15s %16s %15s %15s %15s %14s\n' "" "daemons before" "daemons after" "daemon growth" "shim PSS" "shim RSS" "total PSS" "$NCTR x run -d"
 printf '%-8s %15s %15s %16s %15s %15s %15s %14s\n' "" "" "" "per container" "per container" "per container" "per container" "(sequential)"
 for d in hako docker; do

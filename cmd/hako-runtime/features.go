@@ -55,6 +55,7 @@ func supported() *features.Features {
 		},
 		Annotations: map[string]string{
 			"io.github.hako-project.hako.version": version,
+			standbyAnnotation:                     "true",
 		},
 	}
 }

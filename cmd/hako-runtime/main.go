@@ -77,6 +77,9 @@ func main() {
 	// was started with (timerslack.Fork in runtime/nsexec and
 	// runtime/hooks); the constructor made it coarse before Go started.
 	timerslack.CoarsenFrom(nsexec.OriginalTimerSlack())
+	if len(os.Args) == 2 && os.Args[1] == "standby" {
+		os.Exit(standby())
+	}
 	os.Exit(run(os.Args[1:]))
 }
 
@@ -235,6 +238,9 @@ func setup(g *globals, name string) (*env, func(error), error) {
 			return nil, nil, fmt.Errorf("--traceparent: %w", err)
 		}
 		e.ctx, root = trace.Start(trace.WithTracer(e.ctx, tracer), "hako-runtime."+name)
+		if standbyUsed {
+			root.SetAttr("standby", "true")
+		}
 	}
 	finish := func(err error) {
 		if root == nil {

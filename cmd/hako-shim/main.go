@@ -65,6 +65,7 @@ func run(args []string) int {
 	fs.SetOutput(io.Discard)
 	stateDir := fs.String("state-dir", "", "the container's shim state directory (holds config.json)")
 	spare := fs.Bool("spare", false, "start as a spare: wait on fd 3 for the state directory to serve")
+	standby := fs.String("standby-runtime", "", "with --spare: start this runtime ahead of need too (`RUNTIME standby`)")
 	showVersion := fs.Bool("version", false, "print the version")
 	help := fs.Bool("help", false, "show help")
 	fs.BoolVar(help, "h", false, "show help")
@@ -82,6 +83,14 @@ func run(args []string) int {
 		return 0
 	case *spare && (*stateDir != "" || fs.NArg() > 1 || strings.TrimSpace(fs.Arg(0)) != ""):
 		fmt.Fprintln(os.Stderr, "hako-shim: --spare takes no --state-dir and no arguments (but room: blanks)")
+		usage(os.Stderr, fs)
+		return 2
+	case !*spare && *standby != "":
+		fmt.Fprintln(os.Stderr, "hako-shim: --standby-runtime goes with --spare")
+		usage(os.Stderr, fs)
+		return 2
+	case *standby != "" && !filepath.IsAbs(*standby):
+		fmt.Fprintln(os.Stderr, "hako-shim: --standby-runtime wants an absolute path")
 		usage(os.Stderr, fs)
 		return 2
 	case !*spare && (*stateDir == "" || !filepath.IsAbs(*stateDir) || fs.NArg() != 0):
@@ -102,7 +111,7 @@ func run(args []string) int {
 		err = monitor.RunSpare(report, func(dir string) {
 			// Named for its container from here on, as if started so.
 			retitle(os.Args, "--state-dir", dir)
-		})
+		}, *standby)
 		if errors.Is(err, monitor.ErrNotNeeded) {
 			return 0
 		}

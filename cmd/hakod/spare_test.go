@@ -31,6 +31,23 @@ func idleSpares(d *hakodtest.Daemon, hakod int) []int {
 	return out
 }
 
+// standbyOf returns the pid of the spare's standby runtime (`hako-runtime
+// standby`, its child), 0 if it has none.
+func standbyOf(d *hakodtest.Daemon, spare int) int {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, _ := os.ReadFile(p)
+		if string(b) != d.Bin.Runtime+"\x00standby\x00" {
+			continue
+		}
+		pid, _ := strconv.Atoi(strings.Split(p, "/")[2])
+		if state, ppid := procStat(pid); state != "" && state != "Z" && ppid == spare {
+			return pid
+		}
+	}
+	return 0
+}
+
 // procStat returns pid's state letter and parent, "" once it has gone.
 func procStat(pid int) (state string, ppid int) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
@@ -68,10 +85,10 @@ func untilTrue(t *testing.T, what string, cond func() bool) {
 }
 
 // TestSpareShim: once hakod has started a container it keeps a spare
-// shim; the next container's shim is that spare, named for its container
-// in ps as any shim; hakod's stop ends the idle spare before hakod exits,
-// and a kill -9 of hakod ends it too (it reads end-of-file) while the
-// containers run on.
+// shim, and the spare a standby runtime; the next container's shim is that
+// spare, named for its container in ps as any shim; hakod's stop ends the
+// idle spare and its standby before hakod exits, and a kill -9 of hakod
+// ends them too (they read end-of-file) while the containers run on.
 func TestSpareShim(t *testing.T) {
 	d := hakodtest.Start(t)
 	img := d.DefaultImage()
@@ -87,11 +104,14 @@ func TestSpareShim(t *testing.T) {
 	}
 	var next []int
 	untilTrue(t, "the next spare", func() bool { next = idleSpares(d, hakod); return len(next) == 1 })
+	var standby int
+	untilTrue(t, "the spare's standby runtime", func() bool { standby = standbyOf(d, next[0]); return standby != 0 })
 
 	d.Stop()
 	if running(next[0]) {
 		t.Errorf("spare %d outlives hakod's stop", next[0])
 	}
+	untilTrue(t, "the standby of a stopped hakod's spare to exit", func() bool { return !running(standby) })
 	if _, err := os.Stat("/proc/" + pid); err != nil {
 		t.Fatalf("the container died with hakod: %v", err)
 	}
@@ -100,8 +120,10 @@ func TestSpareShim(t *testing.T) {
 	d.MustDocker("run", "--rm", img, "true")
 	hakod = hakodPid(t, d)
 	untilTrue(t, "a spare shim after the restart", func() bool { spare = idleSpares(d, hakod); return len(spare) == 1 })
+	untilTrue(t, "the spare's standby runtime", func() bool { standby = standbyOf(d, spare[0]); return standby != 0 })
 	d.Kill()
 	untilTrue(t, "the spare of a killed hakod to exit", func() bool { return !running(spare[0]) })
+	untilTrue(t, "the standby of a killed hakod's spare to exit", func() bool { return !running(standby) })
 	if _, err := os.Stat("/proc/" + pid); err != nil {
 		t.Fatalf("the container died with hakod: %v", err)
 	}

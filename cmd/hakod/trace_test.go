@@ -31,7 +31,8 @@ var treeLine = regexp.MustCompile(`^\s*\+[0-9.]+ms\s+[0-9.]+ms(.*)$`)
 
 // TestRunRmTrace: `hako run --rm --trace` shows where the time goes. The
 // first container after hakod's start starts its shim (spare=false), the
-// next is given the spare started meanwhile (spare=true); the exit removes
+// next is given the spare started meanwhile (spare=true), whose standby
+// runtime runs its run (standby=true on both sides); the exit removes
 // the container's layer and directory beside the runtime's delete, under
 // engine.exited, and the removal's clean-up finds them gone.
 func TestRunRmTrace(t *testing.T) {
@@ -43,7 +44,9 @@ func TestRunRmTrace(t *testing.T) {
 			// wait for it, as a machine busy with other tests may be slow
 			// to start it.
 			hakod := hakodPid(t, d)
-			untilTrue(t, "a spare shim", func() bool { return len(idleSpares(d, hakod)) == 1 })
+			var spare []int
+			untilTrue(t, "a spare shim", func() bool { spare = idleSpares(d, hakod); return len(spare) == 1 })
+			untilTrue(t, "the spare's standby runtime", func() bool { return standbyOf(d, spare[0]) != 0 })
 		}
 		cmd := exec.Command(d.Bin.HakoClient, "run", "--rm", "--trace", "--network", "none", img, "true")
 		cmd.Env = append(os.Environ(), "HAKO_HOST="+d.Host)
@@ -55,6 +58,12 @@ func TestRunRmTrace(t *testing.T) {
 		tr := stderr.String()
 		if l, _ := spanLine(tr, "shim.Start"); !strings.Contains(l, spare) {
 			t.Errorf("run %d: shim.Start should say %s:\n%s", i, spare, tr)
+		}
+		// The spare's standby runtime runs the container's run.
+		for _, name := range []string{"shim.runtime.run", "hako-runtime.run"} {
+			if l, _ := spanLine(tr, name); strings.Contains(l, "standby=true") != (i == 1) {
+				t.Errorf("run %d: %s should say standby=true only with the spare:\n%s", i, name, tr)
+			}
 		}
 		_, del := spanLine(tr, "engine.task.delete")
 		_, snap := spanLine(tr, "engine.remove.snapshot")

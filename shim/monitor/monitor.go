@@ -109,14 +109,22 @@ type Monitor struct {
 // client that goes away before that (hakod killed while starting the
 // container) makes the shim remove the container again.
 func Run(stateDir string, report *os.File) error {
-	return run(stateDir, report, nil)
+	return run(stateDir, report, nil, nil)
 }
 
-// run is Run with the reaper made already (a spare's), or nil.
-func run(stateDir string, report *os.File, r *reaper.Reaper) error {
+// run is Run with the reaper made already and a standby runtime (a
+// spare's), or nil.
+func run(stateDir string, report *os.File, r *reaper.Reaper, sb *runtime.Standby) error {
 	m := &Monitor{dir: stateDir, execs: map[string]*process{}, quit: make(chan struct{}), reaper: r,
 		bufs: &sync.Pool{New: func() any { b := make([]byte, proto.MaxFrame); return &b }}}
 	err := m.setup()
+	if sb != nil {
+		if m.rt != nil {
+			m.rt.UseStandby(sb)
+		} else {
+			sb.Close()
+		}
+	}
 	if err == nil {
 		err = m.create()
 	}

@@ -8,11 +8,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/hako-project/hako/shim/internal/proto"
 	"github.com/hako-project/hako/shim/reaper"
+	"github.com/hako-project/hako/shim/runtime"
 )
 
 // ErrNotNeeded is RunSpare's answer when the client let the spare go
@@ -26,7 +29,10 @@ var ErrNotNeeded = errors.New("spare shim not needed")
 // the shim of that directory's container (Run). End-of-file before an
 // assignment, its owner gone or done with it, gives ErrNotNeeded.
 // assigned, if set, is told the state directory before anything else.
-func RunSpare(report *os.File, assigned func(stateDir string)) error {
+// With standby, the path of a runtime that has `standby`, the spare also
+// starts that runtime ahead of need (runtime.Standby) once it has idled
+// for standbyDelay, for the container's first command.
+func RunSpare(report *os.File, assigned func(stateDir string), standby string) error {
 	// Armed before the wait, not after: the subreaper bit and the SIGCHLD
 	// handler are the same for every container.
 	r, err := reaper.New()
@@ -34,8 +40,12 @@ func RunSpare(report *os.File, assigned func(stateDir string)) error {
 		return err
 	}
 	warm()
+	takeStandby := startStandby(standby, r)
 	var a proto.Assign
-	if err := proto.ReadMsg(report, &a); err != nil {
+	err = proto.ReadMsg(report, &a)
+	sb := takeStandby()
+	if err != nil {
+		sb.Close()
 		if errors.Is(err, io.EOF) {
 			return ErrNotNeeded
 		}
@@ -52,9 +62,49 @@ func RunSpare(report *os.File, assigned func(stateDir string)) error {
 	if err != nil {
 		// The client waits for a report, as from a shim it started.
 		_ = proto.WriteMsg(report, proto.Report{ShimPid: os.Getpid(), Error: err.Error()})
+		sb.Close()
 		return err
 	}
-	return run(a.StateDir, report, r)
+	return run(a.StateDir, report, r, sb)
+}
+
+// standbyDelay is how long an idle spare waits before it starts its
+// standby runtime. Back to back, the next container comes within it and
+// takes the spare without one: a standby started then would start beside
+// that container's start, and slow it by more than it saves (its process
+// start-up competes for the CPUs, as the spare's does, see shim.Spares).
+// After a pause the standby is ready long before the next container.
+const standbyDelay = 20 * time.Millisecond
+
+// startStandby starts `RUNTIME standby` (standby: the path of a runtime
+// that has it, "" for none) through r once the spare has idled for
+// standbyDelay. The function
+// it returns cancels that if it has not begun, waits for it if it has, and
+// returns the standby, nil if none was started.
+func startStandby(standby string, r *reaper.Reaper) (take func() *runtime.Standby) {
+	if standby == "" {
+		return func() *runtime.Standby { return nil }
+	}
+	var mu sync.Mutex
+	var sb *runtime.Standby
+	taken := false
+	timer := time.AfterFunc(standbyDelay, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !taken {
+			// Failing, it leaves the first command to start its
+			// process as without one; the spare has no log to say so
+			// in yet.
+			sb, _ = runtime.StartStandby(standby, runtime.Env(nil), r.Start)
+		}
+	})
+	return func() *runtime.Standby {
+		timer.Stop()
+		mu.Lock()
+		defer mu.Unlock()
+		taken = true
+		return sb
+	}
 }
 
 // warm runs, while the spare idles, the code an assignment runs first for

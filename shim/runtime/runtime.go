@@ -54,7 +54,17 @@ type Runtime struct {
 	// container so that even delete waits forever.
 	Timeout time.Duration
 
-	seq atomic.Uint64
+	seq     atomic.Uint64
+	standby atomic.Pointer[Standby]
+}
+
+// UseStandby gives r a runtime process started ahead of need for its first
+// command, if that is create or run and s fits (Standby); r lets it go
+// otherwise.
+func (r *Runtime) UseStandby(s *Standby) {
+	if old := r.standby.Swap(s); old != nil {
+		old.Close()
+	}
 }
 
 // IO is the standard I/O a command gets; nil means /dev/null, except that
@@ -204,7 +214,20 @@ func (r *Runtime) run(ctx context.Context, verb string, io IO, args ...string) (
 		}
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = io.Stdin, io.Stdout, stderr
-	pid, done, err := r.Spawn(cmd)
+	var pid int
+	var done <-chan reaper.Exit
+	if s := r.standby.Swap(nil); s != nil {
+		if (verb == "create" || verb == "run") && s.fits(r.Path, r.Env) {
+			if pid, done, err = s.hand(cmd); err == nil {
+				span.SetAttr("standby", "true")
+			}
+		} else {
+			s.Close()
+		}
+	}
+	if done == nil {
+		pid, done, err = r.Spawn(cmd)
+	}
 	logFile.Close()
 	if err != nil {
 		return fmt.Errorf("run %s %s: %w", r.Path, verb, err)
