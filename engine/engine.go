@@ -97,7 +97,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	if _, ok := cfg.Runtimes[cfg.DefaultRuntime]; !ok {
 		return nil, fmt.Errorf("default runtime %q is not among the configured runtimes", cfg.DefaultRuntime)
 	}
-	for _, d := range []string{cfg.containersDir(), cfg.shimsDir(), cfg.runtimeRoot(), cfg.tracesDir()} {
+	for _, d := range []string{cfg.containersDir(), cfg.trashDir(), cfg.shimsDir(), cfg.runtimeRoot(), cfg.tracesDir()} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
 			return nil, fmt.Errorf("create %s: %w", d, err)
 		}
@@ -124,6 +124,9 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		// The spare shim starts the default runtime ahead of need too,
 		// if it can be (hako-runtime can; runc and crun cannot).
 		spares: &shim.Spares{Standby: shim.StandbyRuntime(cfg.Runtimes[cfg.DefaultRuntime])},
+	}
+	if err := e.emptyTrash(); err != nil {
+		e.log.Warn("empty the trash of removed containers", "err", err)
 	}
 	e.volumes = vols // before load, which counts the containers' volumes
 	if err := e.load(ctx); err != nil {
@@ -172,6 +175,11 @@ func (e *Engine) DataRoot() string { return e.cfg.DataRoot }
 func (e *Engine) ExecRoot() string { return e.cfg.ExecRoot }
 
 func (c Config) containersDir() string { return filepath.Join(c.DataRoot, "containers") }
-func (c Config) shimsDir() string      { return filepath.Join(c.ExecRoot, "shims") }
-func (c Config) runtimeRoot() string   { return filepath.Join(c.ExecRoot, "runtime") }
-func (c Config) tracesDir() string     { return filepath.Join(c.ExecRoot, "traces") }
+
+// trashDir holds the directories of removed containers until their files
+// are gone (removeFiles); on the same filesystem as containersDir, so
+// that moving one there is a rename.
+func (c Config) trashDir() string    { return filepath.Join(c.DataRoot, "trash") }
+func (c Config) shimsDir() string    { return filepath.Join(c.ExecRoot, "shims") }
+func (c Config) runtimeRoot() string { return filepath.Join(c.ExecRoot, "runtime") }
+func (c Config) tracesDir() string   { return filepath.Join(c.ExecRoot, "traces") }

@@ -95,26 +95,20 @@ func (e *Engine) remove(ctx context.Context, c *Container, force bool) (err erro
 // (bundle, logs, hosts files); the filesystem must be unmounted. Already
 // gone is no error: the exit of a --rm container begins with this, and its
 // removal does it again.
+//
+// The directory is first renamed into the trash (one rename), the layer
+// removed, and then the directory's files are removed in the background:
+// the removal does not wait for a few unlinks and rmdirs (1-2 ms here),
+// and a container whose layer cannot be removed gets its directory back,
+// logs included, as it goes dead (docker keeps it too; rm -f tries again).
+// What a crash leaves in the trash, Open removes.
 func (e *Engine) removeFiles(ctx context.Context, c *Container) error {
-	// The directory holds nothing the snapshot needs (the rootfs mount
-	// point is unmounted by now), so the two go side by side: each is a
-	// few unlinks and rmdirs, and the snapshot's record a disk commit.
-	// (A container whose layer cannot be removed is dead without its
-	// directory, logs included; rm -f tries the layer again.)
-	dir := make(chan error, 1)
-	if _, err := os.Lstat(e.containerDir(c.ID)); err != nil {
-		// Gone already (the exit of a --rm container removed it): no
-		// goroutine to hand off to, while the network's background
-		// detach may hold the other CPU.
-		dir <- nil
-	} else {
-		go func() {
-			_, span := trace.Start(ctx, "engine.remove.dir")
-			err := os.RemoveAll(e.containerDir(c.ID))
-			span.End(err)
-			dir <- err
-		}()
-		handOff() // monitor.go
+	dir, trash := e.containerDir(c.ID), filepath.Join(e.cfg.trashDir(), c.ID)
+	moved := false
+	if err := os.Rename(dir, trash); err == nil {
+		moved = true
+	} else if !errors.Is(err, os.ErrNotExist) {
+		e.log.Warn("move a removed container's directory to the trash", "id", c.ID, "err", err)
 	}
 	sctx, span := trace.Start(ctx, "engine.remove.snapshot")
 	err := e.images.RemoveSnapshot(sctx, c.ID)
@@ -122,13 +116,46 @@ func (e *Engine) removeFiles(ctx context.Context, c *Container) error {
 		err = nil
 	}
 	span.End(err)
-	derr := <-dir
 	if err != nil {
+		if moved {
+			if rerr := os.Rename(trash, dir); rerr != nil {
+				e.log.Warn("put a dead container's directory back", "id", c.ID, "err", rerr)
+			}
+		}
 		c.setState(func(s *State) { s.Status = container.StateDead; s.Error = err.Error() })
 		return fmt.Errorf("remove the container's filesystem: %w", err)
 	}
-	if derr != nil {
-		return fmt.Errorf("remove container directory: %w", derr)
+	if !moved {
+		// Gone already, or the rename failed: removed here.
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("remove container directory: %w", err)
+		}
+		return nil
+	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		_, span := trace.Start(ctx, "engine.remove.dir")
+		err := os.RemoveAll(trash)
+		span.End(err)
+		if err != nil {
+			e.log.Warn("remove a removed container's directory", "id", c.ID, "dir", trash, "err", err)
+		}
+	}()
+	return nil
+}
+
+// emptyTrash removes what the trash holds: container directories whose
+// background removal a crash or a stop cut short.
+func (e *Engine) emptyTrash() error {
+	ents, err := os.ReadDir(e.cfg.trashDir())
+	if err != nil {
+		return err
+	}
+	for _, ent := range ents {
+		if err := os.RemoveAll(filepath.Join(e.cfg.trashDir(), ent.Name())); err != nil {
+			return fmt.Errorf("empty the trash: %w", err)
+		}
 	}
 	return nil
 }

@@ -391,7 +391,9 @@ func (s *Snapshotter) Commit(ctx context.Context, name, key string, opts ...Comm
 // and its files go side by side, the files while the record's commit
 // waits for the disk: on the exit of a `run --rm` both are on the path
 // (0.7-2.9 ms and 1.4-2.1 ms here). A crash in between may then leave a
-// record without files, which the next Remove of it deletes.
+// record without files, which the next Remove of it deletes; files that
+// cannot be removed (a mount left inside) put the record back, for the
+// next Remove to try them again.
 func (s *Snapshotter) Remove(ctx context.Context, key string) error {
 	var in Info
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -443,6 +445,15 @@ func (s *Snapshotter) Remove(ctx context.Context, key string) error {
 	switch {
 	case files != nil:
 		ferr = <-files
+		if ferr != nil && err == nil {
+			// The record goes back, so that a second Remove tries
+			// the files again (a mount left inside the layer, since
+			// unmounted) instead of finding nothing to remove and
+			// leaving them to the next Open.
+			if perr := s.db.Update(func(tx *bolt.Tx) error { return putInfo(tx.Bucket(bucketSnapshots), in) }); perr != nil {
+				s.log.Warn("put back the record of a snapshot whose files remain", "snapshot", key, "err", perr)
+			}
+		}
 	case err == nil: // committed: the files once the record is gone
 		ferr = s.removeFiles(ctx, in.ID)
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/hako-project/hako/errdefs"
 )
 
@@ -222,4 +224,51 @@ func mountOptions(t *testing.T, target string) string {
 	}
 	t.Fatalf("%s is not mounted", target)
 	return ""
+}
+
+// TestRemoveKeepsRecordOfFilesLeft: an active snapshot whose files cannot
+// be removed (a mount left inside its layer) keeps its record, so that a
+// second Remove, once the mount is gone, removes the files; without the
+// record it would find nothing and leave them to the next Open.
+func TestRemoveKeepsRecordOfFilesLeft(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	s := open(t, t.TempDir())
+	layer(t, s, "base", "", map[string]string{"a": "1"})
+	if _, err := s.Prepare(ctx, "ctr", "base", nil); err != nil {
+		t.Fatal(err)
+	}
+	up, _ := s.UpperDir(ctx, "ctr")
+	busy := filepath.Join(up, "busy")
+	if err := os.Mkdir(busy, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", busy, "tmpfs", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	mounted := true
+	defer func() {
+		if mounted {
+			unix.Unmount(busy, unix.MNT_DETACH)
+		}
+	}()
+	if err := s.Remove(ctx, "ctr"); err == nil || !strings.Contains(err.Error(), "remove files of snapshot ctr") {
+		t.Fatalf("remove with a mount inside: %v", err)
+	}
+	if _, err := s.Stat(ctx, "ctr"); err != nil {
+		t.Fatalf("the record is gone after files were left: %v", err)
+	}
+	if err := unix.Unmount(busy, 0); err != nil {
+		t.Fatal(err)
+	}
+	mounted = false
+	if err := s.Remove(ctx, "ctr"); err != nil {
+		t.Fatalf("second remove: %v", err)
+	}
+	if _, err := os.Stat(filepath.Dir(up)); !os.IsNotExist(err) {
+		t.Fatalf("the snapshot's files are still there: %v", err)
+	}
+	if err := s.Remove(ctx, "base"); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -333,7 +333,15 @@ func assertClean(t *testing.T, d *hakodtest.Daemon) {
 	if len(m) > 0 {
 		t.Errorf("mounts left: %v", m)
 	}
-	for _, dir := range []string{filepath.Join(d.ExecRoot, "shims"), filepath.Join(d.DataRoot, "containers")} {
+	// A removed container's directory is emptied from the trash in the
+	// background too.
+	trash := filepath.Join(d.DataRoot, "trash")
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if ents, _ := os.ReadDir(trash); len(ents) == 0 {
+			break
+		}
+	}
+	for _, dir := range []string{filepath.Join(d.ExecRoot, "shims"), filepath.Join(d.DataRoot, "containers"), trash} {
 		if ents, _ := os.ReadDir(dir); len(ents) > 0 {
 			t.Errorf("%s not empty: %v", dir, ents)
 		}

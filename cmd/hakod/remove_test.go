@@ -1,0 +1,64 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hako-project/hako/test/hakodtest"
+)
+
+// TestRemoveLayerLeftDead: a container whose layer cannot be removed (a
+// mount left inside it) goes dead with an error naming its filesystem and
+// keeps its directory, so its logs still show (as with docker). Once the
+// mount is gone, rm removes it all: the directory, the layer's files,
+// nothing left in the trash.
+func TestRemoveLayerLeftDead(t *testing.T) {
+	d := hakodtest.Start(t)
+	img := d.DefaultImage()
+	if out := d.MustDocker("run", "--name", "deadone", img, "sh", "-c", "echo hello; touch /marker-deadone"); out != "hello" {
+		t.Fatalf("run: %q", out)
+	}
+	id := d.MustDocker("inspect", "-f", "{{.Id}}", "deadone")
+	marks, _ := filepath.Glob(filepath.Join(d.DataRoot, "snapshots", "snapshots", "*", "fs", "marker-deadone"))
+	if len(marks) != 1 {
+		t.Fatalf("the container's layer: found %v", marks)
+	}
+	layer := filepath.Dir(filepath.Dir(marks[0]))
+	busy := filepath.Join(filepath.Dir(marks[0]), "busy")
+	must(t, os.Mkdir(busy, 0o755))
+	must(t, unix.Mount("tmpfs", busy, "tmpfs", 0, ""))
+	mounted := true
+	defer func() {
+		if mounted {
+			_ = unix.Unmount(busy, unix.MNT_DETACH)
+		}
+	}()
+
+	if _, errs, code := d.Docker("rm", "deadone"); code == 0 || !strings.Contains(errs, "remove the container's filesystem") {
+		t.Fatalf("rm with a mount inside the layer: exit %d, %s", code, errs)
+	}
+	if st := d.MustDocker("inspect", "-f", "{{.State.Status}}", "deadone"); st != "dead" {
+		t.Errorf("status after the failed removal: %s, want dead", st)
+	}
+	if logs := d.MustDocker("logs", "deadone"); logs != "hello" {
+		t.Errorf("logs of the dead container: %q, want hello", logs)
+	}
+	if _, err := os.Stat(filepath.Join(d.DataRoot, "containers", id)); err != nil {
+		t.Errorf("the dead container's directory: %v", err)
+	}
+
+	must(t, unix.Unmount(busy, 0))
+	mounted = false
+	d.MustDocker("rm", "deadone")
+	untilTrue(t, "the removed container's directory and layer gone", func() bool {
+		_, derr := os.Stat(filepath.Join(d.DataRoot, "containers", id))
+		_, lerr := os.Stat(layer)
+		trash, _ := os.ReadDir(filepath.Join(d.DataRoot, "trash"))
+		return os.IsNotExist(derr) && os.IsNotExist(lerr) && len(trash) == 0
+	})
+	assertClean(t, d)
+}
