@@ -65,8 +65,8 @@ func (s *standbyProc) exitCode(t *testing.T) int {
 }
 
 // TestStandby: `hako-runtime standby` runs the command line that arrives
-// on fd 3 as if started with it: a container runs to its exit code with
-// the stdio handed over, the environment given (a trace file) applies,
+// on fd 3 as if started with it: a container runs to its exit code, also
+// reported on the socket, with the stdio handed over, the environment given (a trace file) applies,
 // and neither the socket nor the standby's own stdio reaches the
 // container. End-of-file before a command ends it quietly with 0; a
 // standby started without the socket, or sent a message without its
@@ -95,6 +95,10 @@ func TestStandby(t *testing.T) {
 	if code := s.exitCode(t); code != 3 {
 		errs, _ := os.ReadFile(stderr.Name())
 		t.Fatalf("standby run: exit %d, want the container's 3; stderr: %s", code, errs)
+	}
+	var report [16]byte
+	if n, err := unix.Read(s.sock, report[:]); err != nil || string(report[:max(n, 0)]) != "3" {
+		t.Errorf("the exit code reported on the socket: %q (%v), want 3", report[:max(n, 0)], err)
 	}
 	out, _ := os.ReadFile(stdout.Name())
 	errs, _ := os.ReadFile(stderr.Name())

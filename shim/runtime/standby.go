@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -66,7 +68,7 @@ func StartStandby(path string, env []string, spawn func(*exec.Cmd) (int, <-chan 
 
 // Close lets an unused standby go.
 func (s *Standby) Close() {
-	if s != nil {
+	if s != nil && s.sock != nil {
 		s.sock.Close()
 	}
 }
@@ -85,10 +87,17 @@ func (s *Standby) fits(path string, env []string) bool {
 }
 
 // hand sends s cmd's arguments (after the program name), environment and
-// stdio, and returns what Spawn would have: the pid and the exit. s is
-// spent either way; on error it has been let go.
+// stdio, and returns what Spawn would have: the pid and the exit, here
+// the exit code the command reports when it is done, a moment before its
+// process has exited (a blocking lock it held is then released at that
+// exit, which whoever takes it next waits for). s is spent either way; on
+// error it has been let go.
 func (s *Standby) hand(cmd *exec.Cmd) (int, <-chan reaper.Exit, error) {
-	defer s.sock.Close()
+	defer func() {
+		if s.sock != nil {
+			s.sock.Close()
+		}
+	}()
 	b, err := json.Marshal(struct {
 		Args []string `json:"args"`
 		Env  []string `json:"env"`
@@ -115,7 +124,23 @@ func (s *Standby) hand(cmd *exec.Cmd) (int, <-chan reaper.Exit, error) {
 	if err := unix.Sendmsg(int(s.sock.Fd()), b, unix.UnixRights(fds[:]...), nil, 0); err != nil {
 		return 0, nil, fmt.Errorf("hand the command to the standby runtime: %w", err)
 	}
-	return s.pid, s.done, nil
+	sock := s.sock
+	s.sock = nil // the goroutine below closes it
+	exit := make(chan reaper.Exit, 1)
+	go func() {
+		defer sock.Close()
+		// The command's exit code comes on the socket before its
+		// process exits; end-of-file without it (killed, crashed):
+		// the exit reaped.
+		var buf [16]byte
+		n, err := sock.Read(buf[:])
+		if code, cerr := strconv.Atoi(string(buf[:max(n, 0)])); err == nil && cerr == nil && code >= 0 && code <= 255 {
+			exit <- reaper.Exit{Pid: s.pid, Status: unix.WaitStatus(code << 8), At: time.Now()}
+			return
+		}
+		exit <- <-s.done
+	}()
+	return s.pid, exit, nil
 }
 
 // asFile is v as an *os.File, nil for nil or anything else (Runtime gives
