@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	ocibundle "github.com/hako-project/hako/runtime/bundle"
+	"github.com/hako-project/hako/runtime/nsexec"
 )
 
 // standbyFD is the socket a standby runtime reads its command from.
@@ -70,7 +71,7 @@ func standby() int {
 	}
 	unix.CloseOnExec(standbyFD)
 	warmStandby()
-	msg, fds, err := readStandby(standbyFD)
+	msg, fds, err := readStandby(standbyFD, nsexec.OwnText())
 	if errors.Is(err, errStandbyEOF) {
 		return 0
 	}
@@ -114,10 +115,18 @@ func standby() int {
 
 var errStandbyEOF = errors.New("end of file")
 
-// readStandby reads the message and its three descriptors from fd.
-func readStandby(fd int) (*standbyMsg, []int, error) {
+// readStandby reads the message and its three descriptors from fd. Right
+// before the wait it drops its mappings of text (OwnText): idle, the
+// executable's pages mapped in it would all be its own PSS, which hakod's
+// memory counts (the constructor maps the whole of it, ~4.8 MiB here), and
+// only raw system calls run between the drop and the wait, so little of
+// it is faulted in again before the command comes.
+func readStandby(fd int, text [][2]uintptr) (*standbyMsg, []int, error) {
 	buf := make([]byte, 64<<10)
 	oob := make([]byte, unix.CmsgSpace(3*4))
+	for _, r := range text {
+		_, _, _ = unix.Syscall(unix.SYS_MADVISE, r[0], r[1]-r[0], unix.MADV_DONTNEED)
+	}
 	for {
 		n, oobn, flags, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
 		if errors.Is(err, unix.EINTR) {

@@ -92,5 +92,11 @@ void hako_fast_start(int argc, char **argv);
  * HAKO_NOPREFAULT set.
  */
 void hako_prefault_self(void);
+/*
+ * hako_self_text fills starts and ends (max entries) with the page-aligned
+ * ranges of the executable's never-written segments (text, read-only data)
+ * and returns how many (prefault.c).
+ */
+int hako_self_text(uintptr_t *starts, uintptr_t *ends, int max);
 
 #endif

@@ -64,3 +64,36 @@ void hako_prefault_self(void)
 		return;
 	dl_iterate_phdr(populate_main, NULL);
 }
+
+struct text_ranges {
+	uintptr_t *starts, *ends;
+	int max, n;
+};
+
+static int text_main(struct dl_phdr_info *info, size_t size, void *data)
+{
+	struct text_ranges *r = data;
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	(void)size;
+	for (int i = 0; i < info->dlpi_phnum && r->n < r->max; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		/*
+		 * Never-written segments only (text, read-only data): the file
+		 * holds their contents. A writable one holds relocated and
+		 * changed data (RELRO included, read-only after relocation).
+		 */
+		if (ph->p_type != PT_LOAD || (ph->p_flags & PF_W) || ph->p_filesz == 0)
+			continue;
+		r->starts[r->n] = (info->dlpi_addr + ph->p_vaddr) & ~(page - 1);
+		r->ends[r->n] = (info->dlpi_addr + ph->p_vaddr + ph->p_filesz + page - 1) & ~(page - 1);
+		r->n++;
+	}
+	return 1;
+}
+
+int hako_self_text(uintptr_t *starts, uintptr_t *ends, int max)
+{
+	struct text_ranges r = {starts, ends, max, 0};
+	dl_iterate_phdr(text_main, &r);
+	return r.n;
+}

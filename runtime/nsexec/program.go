@@ -12,6 +12,8 @@ package nsexec
 /*
 #include "proto.h"
 extern unsigned long hako_original_slack;
+#include <stdint.h>
+int hako_self_text(uintptr_t *starts, uintptr_t *ends, int max);
 */
 import "C"
 
@@ -88,6 +90,20 @@ const (
 // if the constructor made it coarse before Go started (nsexec.c), else 0.
 // Hand it to timerslack.CoarsenFrom.
 func OriginalTimerSlack() uint64 { return uint64(C.hako_original_slack) }
+
+// OwnText returns the [start, end) ranges of this process's executable
+// that are never written (its text and read-only data): the file holds
+// their contents, so dropping their page-table entries (MADV_DONTNEED)
+// loses nothing, and they fault in again from the page cache when used.
+func OwnText() [][2]uintptr {
+	var starts, ends [8]C.uintptr_t
+	n := int(C.hako_self_text(&starts[0], &ends[0], C.int(len(starts))))
+	out := make([][2]uintptr, n)
+	for i := range out {
+		out[i] = [2]uintptr{uintptr(starts[i]), uintptr(ends[i])}
+	}
+	return out
+}
 
 // Step names an operation for the trace and for error messages: Span is the
 // span name (empty: no span of its own), Field the spec field it carries out
