@@ -26,7 +26,7 @@ func TestOwnText(t *testing.T) {
 		t.Fatal(err)
 	}
 	type mapping struct {
-		start, end uint64
+		start, end  uint64
 		perms, path string
 	}
 	var ms []mapping
