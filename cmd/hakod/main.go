@@ -4,6 +4,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -344,18 +345,34 @@ func listen(host, group string) (net.Listener, error) {
 // writePidfile records our pid, refusing if another hakod holds the file.
 func writePidfile(path string) error {
 	if b, err := os.ReadFile(path); err == nil {
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid != os.Getpid() {
-			if syscall.Kill(pid, 0) == nil {
-				if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) == "hakod" {
-					return fmt.Errorf("pid file %s: hakod %d is running", path, pid)
-				}
-			}
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid != os.Getpid() && hakodRunning(pid) {
+			return fmt.Errorf("pid file %s: hakod %d is running", path, pid)
 		}
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
 	return os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())), 0o644)
+}
+
+// hakodRunning reports whether pid is a live hakod. A zombie is not: a
+// hakod killed a moment ago stays one until its parent reaps it (an init
+// that reaps late, a shell that started it in the background), and a
+// restart right after the kill must not be refused for it.
+func hakodRunning(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// "PID (COMM) STATE ...": the name may hold spaces and parentheses.
+	open, end := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
+	if open < 0 || end < open || len(stat) < end+3 {
+		return false
+	}
+	return string(stat[open+1:end]) == "hakod" && stat[end+2] != 'Z' && stat[end+2] != 'X'
 }
 
 // gatePath is hako-runtime beside hakod, for its `gate` hook (engine
