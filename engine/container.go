@@ -181,7 +181,11 @@ func (e *Engine) getLocked(ref string) (*Container, error) {
 		return c, nil
 	}
 	if id, ok := e.names[name]; ok {
-		return e.containers[id], nil
+		// A name is reserved before its container is added (a create
+		// under way): until then there is no such container.
+		if c := e.containers[id]; c != nil {
+			return c, nil
+		}
 	}
 	if name != "" && isHex(name) {
 		var found *Container

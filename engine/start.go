@@ -95,6 +95,14 @@ func startExitCode(err error) int {
 func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	c.fsMu.Lock() // see Container.fsMu
 	defer c.fsMu.Unlock()
+	c.mu.Lock()
+	removing := c.removing
+	c.mu.Unlock()
+	if removing {
+		// rm -f came between Start's checks and here; it waits for
+		// fsMu, then finds nothing started.
+		return errdefs.Conflictf("container is marked for removal and cannot be started")
+	}
 	bundle := filepath.Join(e.containerDir(c.ID), "bundle")
 	rootfs := filepath.Join(bundle, "rootfs")
 	if err := os.MkdirAll(rootfs, 0o755); err != nil {
