@@ -96,12 +96,18 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	c.fsMu.Lock() // see Container.fsMu
 	defer c.fsMu.Unlock()
 	c.mu.Lock()
-	removing := c.removing
+	removing, started := c.removing, c.task != nil
 	c.mu.Unlock()
-	if removing {
+	switch {
+	case removing:
 		// rm -f came between Start's checks and here; it waits for
 		// fsMu, then finds nothing started.
 		return errdefs.Conflictf("container is marked for removal and cannot be started")
+	case started:
+		// Another start got here first (two `docker start` at once, or
+		// one during a restart policy's delay): as with docker, starting
+		// a running container does nothing.
+		return nil
 	}
 	bundle := filepath.Join(e.containerDir(c.ID), "bundle")
 	rootfs := filepath.Join(bundle, "rootfs")

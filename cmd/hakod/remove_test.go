@@ -1,12 +1,10 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -62,52 +60,5 @@ func TestRemoveLayerLeftDead(t *testing.T) {
 		trash, _ := os.ReadDir(filepath.Join(d.DataRoot, "trash"))
 		return os.IsNotExist(derr) && os.IsNotExist(lerr) && len(trash) == 0
 	})
-	assertClean(t, d)
-}
-
-// TestRemoveDuringStart: `rm -f` while `run -d` starts the container waits
-// for the start, as docker's does, and then kills and removes what it
-// started: the run either succeeds or is refused for the removal, never
-// fails half-way in the runtime (its files taken from under it), and
-// nothing is left behind.
-func TestRemoveDuringStart(t *testing.T) {
-	d := hakodtest.Start(t)
-	img := d.DefaultImage()
-	for i := 0; i < 12; i++ {
-		name := fmt.Sprintf("racer%d", i)
-		run := make(chan string, 1)
-		go func() {
-			_, errs, code := d.Docker("run", "-d", "--name", name, img, "sleep", "100")
-			if code != 0 {
-				run <- errs
-				return
-			}
-			run <- ""
-		}()
-		// rm -f at staggered moments of the start, until it finds the
-		// container (it may come before the create).
-		time.Sleep(time.Duration(i) * 2 * time.Millisecond)
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-			// (The docker CLI's rm -f exits 0 for a missing container
-			// too, saying so.)
-			_, errs, code := d.Docker("rm", "-f", name)
-			missing := strings.Contains(errs, "No such container")
-			if code == 0 && !missing {
-				break
-			}
-			if !missing {
-				t.Fatalf("rm -f %s: exit %d: %s", name, code, errs)
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("rm -f %s never found the container", name)
-			}
-		}
-		if errs := <-run; errs != "" && !strings.Contains(errs, "marked for removal") && !strings.Contains(errs, "No such container") {
-			t.Errorf("run -d %s while rm -f: %s", name, errs)
-		}
-	}
-	if out := d.MustDocker("ps", "-aq"); out != "" {
-		t.Errorf("containers left: %s", out)
-	}
 	assertClean(t, d)
 }

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hako-project/hako/test/hakodtest"
+)
+
+// TestRemoveDuringStart: `rm -f` while `run -d` starts the container waits
+// for the start, as docker's does, and then kills and removes what it
+// started: the run either succeeds or is refused for the removal, never
+// fails half-way in the runtime (its files taken from under it), and
+// nothing is left behind.
+func TestRemoveDuringStart(t *testing.T) {
+	d := hakodtest.Start(t)
+	img := d.DefaultImage()
+	for i := 0; i < 12; i++ {
+		name := fmt.Sprintf("racer%d", i)
+		run := make(chan string, 1)
+		go func() {
+			_, errs, code := d.Docker("run", "-d", "--name", name, img, "sleep", "100")
+			if code != 0 {
+				run <- errs
+				return
+			}
+			run <- ""
+		}()
+		// rm -f at staggered moments of the start, until it finds the
+		// container (it may come before the create).
+		time.Sleep(time.Duration(i) * 2 * time.Millisecond)
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			// (The docker CLI's rm -f exits 0 for a missing container
+			// too, saying so.)
+			_, errs, code := d.Docker("rm", "-f", name)
+			missing := strings.Contains(errs, "No such container")
+			if code == 0 && !missing {
+				break
+			}
+			if !missing {
+				t.Fatalf("rm -f %s: exit %d: %s", name, code, errs)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("rm -f %s never found the container", name)
+			}
+		}
+		if errs := <-run; errs != "" && !strings.Contains(errs, "marked for removal") && !strings.Contains(errs, "No such container") {
+			t.Errorf("run -d %s while rm -f: %s", name, errs)
+		}
+	}
+	if out := d.MustDocker("ps", "-aq"); out != "" {
+		t.Errorf("containers left: %s", out)
+	}
+	assertClean(t, d)
+}
+
+// TestConcurrentStarts: two `docker start` of one created container at
+// once both succeed and one container runs, as with docker (the second
+// used to fail on the shim's state directory and mark the running
+// container exited); rm -f then leaves nothing.
+func TestConcurrentStarts(t *testing.T) {
+	d := hakodtest.Start(t)
+	img := d.DefaultImage()
+	for i := 0; i < 3; i++ {
+		name := fmt.Sprintf("twice%d", i)
+		d.MustDocker("create", "--name", name, img, "sleep", "100")
+		var wg sync.WaitGroup
+		errs := make([]string, 2)
+		for j := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, e, code := d.Docker("start", name); code != 0 {
+					errs[j] = e
+				}
+			}()
+		}
+		wg.Wait()
+		for j, e := range errs {
+			if e != "" {
+				t.Errorf("start %d of %s: %s", j, name, e)
+			}
+		}
+		if st := d.MustDocker("inspect", "-f", "{{.State.Status}}", name); st != "running" {
+			t.Errorf("%s after two starts: %s, want running", name, st)
+		}
+		d.MustDocker("rm", "-f", name)
+	}
+	assertClean(t, d)
+}
