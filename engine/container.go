@@ -102,7 +102,9 @@ type Container struct {
 	startTrace string
 	// fsMu is held while the container's filesystem is mounted by a start
 	// or by a copy, export or archive of a stopped container (rootfs.go),
-	// so its overlay upper dir is never mounted twice at once.
+	// so its overlay upper dir is never mounted twice at once. A start
+	// holds it until the container runs or its start has failed, so stop,
+	// kill and rm -f wait on it for a start under way (startedTask).
 	fsMu sync.Mutex
 	// process is the process of the bundle's spec, the base of execs
 	// (exec.go: bundleProcess); nil until a start or the first exec.

@@ -52,22 +52,12 @@ func (e *Engine) remove(ctx context.Context, c *Container, force bool) (err erro
 	// (`rm -f` of a running --rm container).
 	c.removing = true
 	c.State.ManuallyStopped = true
-	task := c.task
 	c.mu.Unlock()
-	if task == nil {
-		// A start may be under way before its task exists (the mount,
-		// the bundle, the shim): it holds fsMu until the container runs
-		// or its start has failed. The removal waits for it, as docker's
-		// waits for the container's lock its start holds, and then kills
-		// what it started, instead of taking the files from under it (the
-		// start then failed with the runtime's "no config.json"). No start
-		// begins after this: start refuses a container being removed.
-		c.fsMu.Lock()
-		c.mu.Lock()
-		task = c.task
-		c.mu.Unlock()
-		c.fsMu.Unlock()
-	}
+	// A start under way finishes first and what it started is killed,
+	// instead of its files being taken from under it (it then failed
+	// with the runtime's "no config.json"). No start begins after this:
+	// start refuses a container being removed.
+	task := c.startedTask()
 	defer func() {
 		if err != nil {
 			c.mu.Lock()

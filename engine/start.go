@@ -52,6 +52,35 @@ func (e *Engine) Start(ctx context.Context, ref string) (err error) {
 	return nil
 }
 
+// startedTask is c's task once a start under way has finished (it holds
+// fsMu until the container runs or its start has failed), nil if the
+// container does not run then. stop, kill and rm -f act on what that
+// start started, as docker's wait for the container's lock its start
+// holds; before, a stop during a start found nothing to stop and the
+// container then ran (`TestStopDuringStart`).
+func (c *Container) startedTask() Task {
+	c.mu.Lock()
+	t := c.task
+	c.mu.Unlock()
+	if t != nil {
+		return t
+	}
+	c.fsMu.Lock()
+	defer c.fsMu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.task
+}
+
+// SettledSnapshot is Snapshot once a start under way has finished: the
+// status docker's stop checks, which waits for the container's lock that
+// its start holds (a stop during a start then stops what it started,
+// rather than answering "not modified" for a container still "created").
+func (c *Container) SettledSnapshot() Record {
+	c.startedTask()
+	return c.Snapshot()
+}
+
 // startFailed records a failed start as docker does: the exit code of a
 // shell (127, 126) and the error in the state, attaches that waited for the
 // start ended, and a --rm container removed.

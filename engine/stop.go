@@ -26,7 +26,6 @@ func (e *Engine) Stop(ctx context.Context, ref string, signal string, timeout *i
 	defer func() { span.End(err) }()
 	c.mu.Lock()
 	c.State.ManuallyStopped = true
-	task := c.task
 	if c.State.Status == container.StateRestarting {
 		c.State.Status = container.StateExited
 		c.notifyLocked()
@@ -43,6 +42,9 @@ func (e *Engine) Stop(ctx context.Context, ref string, signal string, timeout *i
 	if timeout != nil {
 		wait = time.Duration(*timeout) * time.Second
 	}
+	// After a start under way, which then stops what it started
+	// (ManuallyStopped is set: no restart policy brings it back).
+	task := c.startedTask()
 	if task == nil {
 		return nil // docker: stopping a stopped container is not an error
 	}
@@ -107,10 +109,11 @@ func (e *Engine) Kill(ctx context.Context, ref, signal string) error {
 		}
 		sig = syscall.Signal(s)
 	}
-	c.mu.Lock()
 	// A task exists from the moment its shim created the container, so a
-	// signal sent while the start is still returning reaches it too.
-	task := c.task
+	// signal sent while the start is still returning reaches it too; one
+	// sent before that waits for the start under way.
+	task := c.startedTask()
+	c.mu.Lock()
 	if task == nil || c.State.Status == container.StateExited {
 		c.mu.Unlock()
 		return errdefs.Conflictf("Cannot kill container: %s: Container %s is not running", ref, c.ID)

@@ -253,7 +253,7 @@ func (s *Server) containerStop(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	st := c.Snapshot().State.Status
+	st := c.SettledSnapshot().State.Status
 	if st != container.StateRunning && st != container.StatePaused && st != container.StateRestarting {
 		w.WriteHeader(http.StatusNotModified)
 		return nil

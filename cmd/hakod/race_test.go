@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -86,6 +88,49 @@ func TestConcurrentStarts(t *testing.T) {
 		}
 		if st := d.MustDocker("inspect", "-f", "{{.State.Status}}", name); st != "running" {
 			t.Errorf("%s after two starts: %s, want running", name, st)
+		}
+		d.MustDocker("rm", "-f", name)
+	}
+	assertClean(t, d)
+}
+
+// TestStopDuringStart: `stop` (and `kill`) while a start is under way wait
+// for it and then stop what it started, as docker's do: the container ends
+// up exited, not running (the stop used to find nothing to stop, and the
+// start then ran the container). They are sent once the start has begun
+// the container's shim (its state directory exists), before the start has
+// returned.
+func TestStopDuringStart(t *testing.T) {
+	d := hakodtest.Start(t)
+	img := d.DefaultImage()
+	for i := 0; i < 6; i++ {
+		name := fmt.Sprintf("halt%d", i)
+		id := d.MustDocker("create", "--name", name, img, "sleep", "100")
+		started := make(chan string, 1)
+		go func() {
+			_, e, _ := d.Docker("start", name)
+			started <- e
+		}()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Microsecond) {
+			if _, err := os.Stat(filepath.Join(d.ExecRoot, "shims", id)); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the start of %s never began its shim", name)
+			}
+		}
+		verb := []string{"stop", "-t", "1", name}
+		if i%2 == 1 {
+			verb = []string{"kill", name}
+		}
+		if _, kerr, code := d.Docker(verb...); code != 0 {
+			t.Errorf("%s %s: %s", verb[0], name, kerr)
+		}
+		if e := <-started; e != "" {
+			t.Errorf("start %s: %s", name, e)
+		}
+		if st := d.MustDocker("inspect", "-f", "{{.State.Status}}", name); st != "exited" {
+			t.Errorf("%s after %s during its start: %s, want exited", name, verb[0], st)
 		}
 		d.MustDocker("rm", "-f", name)
 	}
