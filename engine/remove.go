@@ -65,6 +65,12 @@ func (e *Engine) remove(ctx context.Context, c *Container, force bool) (err erro
 			c.mu.Unlock()
 		}
 	}()
+	if task != nil && !force {
+		// The start under way ran it: as docker's rm (without -f) of a
+		// container that is running by the time its check gets the
+		// container's lock.
+		return errdefs.Conflictf("cannot remove container %q: container is running: stop the container before removing or force remove", "/"+c.Name)
+	}
 	if task != nil {
 		if err := task.Kill(ctx, syscall.SIGKILL, true); err != nil && !isGone(err) {
 			return fmt.Errorf("kill container %s: %w", c.ID, err)

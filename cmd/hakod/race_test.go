@@ -136,3 +136,39 @@ func TestStopDuringStart(t *testing.T) {
 	}
 	assertClean(t, d)
 }
+
+// TestRemoveWithoutForceDuringStart: `rm` without -f while a start is under
+// way waits for it and then refuses, the container running by then, as
+// docker's does; it never kills what the start started.
+func TestRemoveWithoutForceDuringStart(t *testing.T) {
+	d := hakodtest.Start(t)
+	img := d.DefaultImage()
+	for i := 0; i < 3; i++ {
+		name := fmt.Sprintf("keep%d", i)
+		id := d.MustDocker("create", "--name", name, img, "sleep", "100")
+		started := make(chan string, 1)
+		go func() {
+			_, e, _ := d.Docker("start", name)
+			started <- e
+		}()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Microsecond) {
+			if _, err := os.Stat(filepath.Join(d.ExecRoot, "shims", id)); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the start of %s never began its shim", name)
+			}
+		}
+		if _, e, code := d.Docker("rm", name); code == 0 || !strings.Contains(e, "container is running") {
+			t.Errorf("rm %s during its start: exit %d, %s; want refused, running", name, code, e)
+		}
+		if e := <-started; e != "" {
+			t.Errorf("start %s: %s", name, e)
+		}
+		if st := d.MustDocker("inspect", "-f", "{{.State.Status}}", name); st != "running" {
+			t.Errorf("%s after rm during its start: %s, want running", name, st)
+		}
+		d.MustDocker("rm", "-f", name)
+	}
+	assertClean(t, d)
+}
