@@ -180,7 +180,13 @@ func TestCRILogAndReopen(t *testing.T) {
 			}
 		}
 		check(old, []string{"stdout F first"})
-		// "partial" waited for its newline until the stream ended.
+		// "partial" waited for its newline until the stream ended. The
+		// two streams are two pipes, read apart: "second" and stdout's
+		// end arrive together at the exit, in either order.
+		if lines := strings.Split(string(cur), "\n"); len(lines) > 1 && strings.HasSuffix(lines[0], "stdout F partial") {
+			lines[0], lines[1] = lines[1], lines[0]
+			cur = []byte(strings.Join(lines, "\n"))
+		}
 		check(cur, []string{"stderr F second", "stdout F partial"})
 		inW.Close()
 		deleteAndCheck(t, r, c, false)
