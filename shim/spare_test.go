@@ -60,14 +60,18 @@ func oneSpare(t *testing.T, bin string) int {
 	return got[0]
 }
 
-// runWithSpares runs `echo NAME` in a container started with sp and
-// checks its output, exit and clean-up; it returns the shim's pid.
-func runWithSpares(t *testing.T, r rt, sp *shim.Spares, bin, name string) int {
+// runWithSpares runs `echo NAME` in a container started with sp (and
+// adjust, if any) and checks its output, exit and clean-up; it returns the
+// shim's pid.
+func runWithSpares(t *testing.T, r rt, sp *shim.Spares, bin, name string, adjust ...func(*shim.Config)) int {
 	t.Helper()
 	ctx := testCtx(t)
 	c, _ := startContainer(t, r, []string{"echo", name}, nil, func(cfg *shim.Config) {
 		cfg.Spares = sp
 		cfg.Binary = bin
+		for _, a := range adjust {
+			a(cfg)
+		}
 	})
 	pid := shimPid(t, c.StateDir())
 	var stdout syncBuffer
@@ -290,22 +294,9 @@ func tracedRun(t *testing.T, r rt, sp *shim.Spares, bin, name string) (shimAttrs
 	tracer, err := trace.New("", f)
 	must(t, err)
 	_, root := trace.Start(trace.WithTracer(testCtx(t), tracer), "test.root")
-	ctx := testCtx(t)
-	c, _ := startContainer(t, r, []string{"echo", name}, nil, func(cfg *shim.Config) {
-		cfg.Spares, cfg.Binary = sp, bin
+	runWithSpares(t, r, sp, bin, name, func(cfg *shim.Config) {
 		cfg.TraceFile, cfg.Traceparent = file, root.Traceparent()
 	})
-	var stdout syncBuffer
-	stream, err := c.Attach(ctx, shim.AttachOptions{Stdout: &stdout, Stderr: io.Discard})
-	must(t, err)
-	must(t, c.Start(ctx))
-	exit, err := c.Wait(ctx)
-	must(t, err)
-	must(t, stream.Wait())
-	if exit.Code != 0 || stdout.String() != name+"\n" {
-		t.Errorf("%s: exit %+v, output %q", name, exit, stdout.String())
-	}
-	deleteAndCheck(t, r, c, false)
 	root.End(nil)
 	rf, err := os.Open(file)
 	must(t, err)

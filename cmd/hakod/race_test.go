@@ -94,6 +94,27 @@ func TestConcurrentStarts(t *testing.T) {
 	assertClean(t, d)
 }
 
+// startUnderWay starts name (ID id) in the background and returns once the
+// start has begun the container's shim (its state directory exists),
+// before the start has returned; the channel gives the start's error
+// output, "" if it succeeded.
+func startUnderWay(t *testing.T, d *hakodtest.Daemon, name, id string) <-chan string {
+	t.Helper()
+	started := make(chan string, 1)
+	go func() {
+		_, e, _ := d.Docker("start", name)
+		started <- e
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Microsecond) {
+		if _, err := os.Stat(filepath.Join(d.ExecRoot, "shims", id)); err == nil {
+			return started
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the start of %s never began its shim", name)
+		}
+	}
+}
+
 // TestStopDuringStart: `stop` (and `kill`) while a start is under way wait
 // for it and then stop what it started, as docker's do: the container ends
 // up exited, not running (the stop used to find nothing to stop, and the
@@ -106,19 +127,7 @@ func TestStopDuringStart(t *testing.T) {
 	for i := 0; i < 6; i++ {
 		name := fmt.Sprintf("halt%d", i)
 		id := d.MustDocker("create", "--name", name, img, "sleep", "100")
-		started := make(chan string, 1)
-		go func() {
-			_, e, _ := d.Docker("start", name)
-			started <- e
-		}()
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Microsecond) {
-			if _, err := os.Stat(filepath.Join(d.ExecRoot, "shims", id)); err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the start of %s never began its shim", name)
-			}
-		}
+		started := startUnderWay(t, d, name, id)
 		verb := []string{"stop", "-t", "1", name}
 		if i%2 == 1 {
 			verb = []string{"kill", name}
@@ -146,19 +155,7 @@ func TestRemoveWithoutForceDuringStart(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		name := fmt.Sprintf("keep%d", i)
 		id := d.MustDocker("create", "--name", name, img, "sleep", "100")
-		started := make(chan string, 1)
-		go func() {
-			_, e, _ := d.Docker("start", name)
-			started <- e
-		}()
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Microsecond) {
-			if _, err := os.Stat(filepath.Join(d.ExecRoot, "shims", id)); err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the start of %s never began its shim", name)
-			}
-		}
+		started := startUnderWay(t, d, name, id)
 		if _, e, code := d.Docker("rm", name); code == 0 || !strings.Contains(e, "container is running") {
 			t.Errorf("rm %s during its start: exit %d, %s; want refused, running", name, code, e)
 		}
