@@ -68,6 +68,8 @@ type Pending struct {
 	att    *Attachment
 	ips    []netip.Addr
 	unlock func()
+	// made: the endpoints exist (a spare endpoint taken, spare.go).
+	made bool
 }
 
 // NetNS is the path of the pending attachment's namespace.
@@ -104,6 +106,10 @@ func (m *Manager) Prepare(ctx context.Context, req AttachRequest) (p *Pending, e
 		if err := m.teardown(ctx, old); err != nil {
 			return nil, fmt.Errorf("clean up the previous network attachment: %w", err)
 		}
+	}
+	if sp := m.takeSpare(ctx, req); sp != nil {
+		span.SetAttr("spare", "true")
+		return &Pending{m: m, att: sp, ips: []netip.Addr{{}}, unlock: unlock, made: true}, nil
 	}
 	if len(req.Ports) > 0 {
 		m.waitDetaching(func(a *Attachment) bool { return len(a.Ports) > 0 })
@@ -225,6 +231,9 @@ func (p *Pending) Complete(ctx context.Context) (out Attachment, err error) {
 		}
 	}()
 	for i := range att.Endpoints {
+		if p.made {
+			continue
+		}
 		if err := m.addEndpoint(ctx, att, i, p.ips[i]); err != nil {
 			return out, err
 		}
@@ -235,6 +244,9 @@ func (p *Pending) Complete(ctx context.Context) (out Attachment, err error) {
 		return out, fmt.Errorf("record the network attachment: %w", err)
 	}
 	m.refreshHostsLocked(att, networkIDs(att))
+	if def := m.defaultLocked(); def != nil && att.endpoint(def.ID) != nil {
+		m.scheduleSpareLocked() // spare.go
+	}
 	return att.clone(), nil
 }
 

@@ -120,7 +120,7 @@ func newCNI(dirs []string, cacheDir string) *cni {
 // runtimeConf is what CNI is told about a's endpoint ep (ip: the address
 // asked for, on ADD).
 func (a *Attachment) runtimeConf(ep Endpoint, ip netip.Addr) *libcni.RuntimeConf {
-	rt := &libcni.RuntimeConf{ContainerID: a.ContainerID, NetNS: a.NetNS, IfName: ep.IfName, Args: a.CNIArgs, CapabilityArgs: map[string]any{}}
+	rt := &libcni.RuntimeConf{ContainerID: a.cniID(), NetNS: a.NetNS, IfName: ep.IfName, Args: a.CNIArgs, CapabilityArgs: map[string]any{}}
 	if len(ep.PortMappings) > 0 {
 		rt.CapabilityArgs["portMappings"] = ep.PortMappings
 	}

@@ -71,7 +71,10 @@ type Config struct {
 	// DefaultBIP is the default bridge's gateway address and prefix
 	// (dockerd's --bip, 172.17.0.1/16); zero: the first free default pool.
 	DefaultBIP netip.Prefix
-	Log        *slog.Logger
+	// NoSpareEndpoint: attach every container when it starts, without a
+	// spare endpoint on the default bridge made ahead (spare.go).
+	NoSpareEndpoint bool
+	Log             *slog.Logger
 }
 
 // Manager keeps the networks and the containers' attachments. It is safe
@@ -90,7 +93,14 @@ type Manager struct {
 	reservations map[string]*reservation // by container ID
 	ctrLocks     map[string]*ctrLock     // serializes operations per container
 	unavailable  map[string]error        // networks whose bridge could not be made, by ID
-	bg           sync.WaitGroup          // Detach's background work
+	bg           sync.WaitGroup          // Detach's background work, the spare's making
+
+	// The spare endpoint (spare.go): made ahead, taken by the next
+	// container that fits; kept out of attachments until then.
+	spare       *Attachment
+	spareMaking bool
+	spareTimer  *time.Timer
+	closed      bool
 }
 
 // Open loads the networks, creates the predefined ones on first start,
@@ -172,14 +182,16 @@ func (m *Manager) cacheDir() string { return filepath.Join(m.cfg.ExecRoot, "netw
 // go: a stopped hakod with nothing running leaves the host's links and
 // firewall as it found them, and the next Open makes them again.
 func (m *Manager) Close() error {
-	m.bg.Wait()
+	var errs []error
+	if err := m.closeSpare(); err != nil { // spare.go; waits for the background work
+		errs = append(errs, err)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for id, r := range m.reservations {
 		r.release()
 		delete(m.reservations, id)
 	}
-	var errs []error
 	for _, n := range m.networks {
 		if n.Driver == "bridge" && len(m.endpointsLocked(n.ID)) == 0 {
 			if err := m.tearDownBridge(n); err != nil {

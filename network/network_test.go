@@ -30,13 +30,17 @@ func needRoot(t *testing.T) {
 	}
 }
 
-// openTest opens a manager on temporary roots; cleanup purges it and
-// checks the host is as before.
-func openTest(t *testing.T) (*Manager, Config) {
+// openTest opens a manager on temporary roots, without the spare endpoint
+// (TestSpareEndpoint turns it on with opts); cleanup purges it and checks
+// the host is as before.
+func openTest(t *testing.T, opts ...func(*Config)) (*Manager, Config) {
 	t.Helper()
 	needRoot(t)
 	dir := t.TempDir()
-	cfg := Config{DataRoot: filepath.Join(dir, "data"), ExecRoot: filepath.Join(dir, "run")}
+	cfg := Config{DataRoot: filepath.Join(dir, "data"), ExecRoot: filepath.Join(dir, "run"), NoSpareEndpoint: true}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	m, err := Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -211,9 +215,13 @@ func assertNoLeftovers(t *testing.T, m *Manager, id string, ip netip.Addr) {
 	}
 	// The container's end of a veth goes with its namespace, which the
 	// kernel destroys in the background: give it a moment. (Veths are
-	// checked when no container is attached any more.)
+	// checked when no container is attached any more, and no spare
+	// endpoint either.)
+	m.mu.Lock()
+	spare := m.spare != nil || m.spareMaking
+	m.mu.Unlock()
 	for _, n := range m.List() {
-		if n.Bridge == "" || len(m.Attachments()) > 0 {
+		if n.Bridge == "" || len(m.Attachments()) > 0 || (n.Default && spare) {
 			continue
 		}
 		deadline := time.Now().Add(5 * time.Second)
@@ -717,7 +725,7 @@ func TestDetachInBackgroundTwice(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	cfg := Config{DataRoot: filepath.Join(dir, "data"), ExecRoot: filepath.Join(dir, "run"), PluginDirs: []string{plugins}}
+	cfg := Config{DataRoot: filepath.Join(dir, "data"), ExecRoot: filepath.Join(dir, "run"), PluginDirs: []string{plugins}, NoSpareEndpoint: true}
 	m, err := Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

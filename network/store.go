@@ -76,6 +76,10 @@ type Endpoint struct {
 // runtime state, gone with a reboot as the namespaces are.
 type Attachment struct {
 	ContainerID string `json:"container_id"`
+	// CNIContainerID, when set, is the container ID the CNI plugins know
+	// the attachment by: that of the spare endpoint the container took
+	// (spare.go). DEL must name the ID ADD named.
+	CNIContainerID string `json:"cni_container_id,omitempty"`
 	// Name and Hostname are the container's, for the hosts files of its
 	// peers and its own.
 	Name     string `json:"name"`

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hako-project/hako/network"
 	"github.com/hako-project/hako/test/hakodtest"
 )
 
@@ -72,27 +73,53 @@ func httpGet(t *testing.T, url string) string {
 
 // netLeftovers lists what the daemon's networking left on the host for
 // containers that no longer run: pinned namespaces, attachments, leases,
-// veths on its bridges, rules naming the given IDs.
+// veths on its bridges, rules naming the given IDs. The spare endpoint
+// hakod keeps on the default bridge (network/spare.go) is not a leftover:
+// its pin, record, lease and veth are left out, those of the spare there
+// is now only.
 func netLeftovers(d *hakodtest.Daemon, bridges []string, ids ...string) []string {
 	var out []string
-	ents, _ := os.ReadDir(filepath.Join(d.ExecRoot, "netns"))
-	for _, e := range ents {
-		out = append(out, "netns "+e.Name())
-	}
+	spares := map[string]bool{}
 	atts, _ := filepath.Glob(filepath.Join(d.ExecRoot, "network", "attachments", "*.json"))
 	for _, a := range atts {
+		id := strings.TrimSuffix(filepath.Base(a), ".json")
+		if network.IsSpare(id) {
+			spares[id] = true
+			continue
+		}
 		out = append(out, "attachment "+filepath.Base(a))
+	}
+	spareLinks := map[string]bool{} // host ends of the spares' veths, by ifindex
+	ents, _ := os.ReadDir(filepath.Join(d.ExecRoot, "netns"))
+	for _, e := range ents {
+		if !spares[e.Name()] {
+			out = append(out, "netns "+e.Name())
+			continue
+		}
+		// "2: eth0@if11710: ...": the host end is link 11710.
+		o, _ := exec.Command("nsenter", "--net="+filepath.Join(d.ExecRoot, "netns", e.Name()), "ip", "-o", "link", "show", "eth0").Output()
+		if _, rest, ok := strings.Cut(string(o), "@if"); ok {
+			idx, _, _ := strings.Cut(rest, ":")
+			spareLinks[idx] = true
+		}
 	}
 	leases, _ := filepath.Glob(filepath.Join(d.ExecRoot, "network", "ipam", "*", "*"))
 	for _, l := range leases {
-		if b := filepath.Base(l); b != "lock" && !strings.HasPrefix(b, "last_reserved_ip") {
-			out = append(out, "lease "+b)
+		b := filepath.Base(l)
+		if b == "lock" || strings.HasPrefix(b, "last_reserved_ip") {
+			continue
 		}
+		if owner, _ := os.ReadFile(l); spares[strings.TrimSpace(strings.SplitN(string(owner), "\n", 2)[0])] {
+			continue
+		}
+		out = append(out, "lease "+b)
 	}
 	for _, br := range bridges {
 		o, _ := exec.Command("ip", "-o", "link", "show", "master", br).Output()
-		if s := strings.TrimSpace(string(o)); s != "" {
-			out = append(out, "veth on "+br+": "+s)
+		for _, l := range strings.Split(strings.TrimSpace(string(o)), "\n") {
+			if idx, _, _ := strings.Cut(l, ":"); l != "" && !spareLinks[idx] {
+				out = append(out, "veth on "+br+": "+l)
+			}
 		}
 	}
 	for _, table := range []string{"filter", "nat"} {
@@ -620,5 +647,93 @@ exec /usr/lib/cni/bridge
 			}
 			assertNoNetLeftovers(t, d, []string{br}, id)
 		})
+	}
+}
+
+// spareOf waits for hakod's spare endpoint on the default bridge (its
+// record in the exec root) other than not, and returns its CNI container ID.
+func spareOf(t *testing.T, d *hakodtest.Daemon, not string) string {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		atts, _ := filepath.Glob(filepath.Join(d.ExecRoot, "network", "attachments", "spare-*.json"))
+		for _, a := range atts {
+			id := strings.TrimSuffix(filepath.Base(a), ".json")
+			if id != not && fileExists(filepath.Join(d.ExecRoot, "netns", id)) {
+				if b, _ := os.ReadFile(a); strings.Contains(string(b), `"address"`) { // made, not being made
+					return id
+				}
+			}
+		}
+	}
+	t.Fatalf("no spare endpoint (other than %q) on the default bridge", not)
+	return ""
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// TestNetworkSpareEndpoint: hakod keeps a namespace attached to the
+// default bridge once a container has used it; the next container on the
+// default bridge takes it over (its record names the spare's CNI ID, the
+// container reaches the gateway and inspect shows the spare's address);
+// its removal releases the spare's lease and veth; a kill -9 of hakod
+// leaves a spare that the next hakod detaches; a stopped hakod leaves
+// none.
+func TestNetworkSpareEndpoint(t *testing.T) {
+	needCNI(t)
+	d := hakodtest.Start(t)
+	img := d.DefaultImage()
+	br := bridgeOf(t, d, "bridge")
+	gw := d.MustDocker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", "bridge")
+	d.MustDocker("run", "--rm", img, "true")
+	spare := spareOf(t, d, "")
+
+	id := d.MustDocker("run", "-d", img, "sleep", "60")
+	rec, err := os.ReadFile(filepath.Join(d.ExecRoot, "network", "attachments", id+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(rec), `"cni_container_id": "`+spare+`"`) {
+		t.Errorf("the container did not take spare %s:\n%s", spare, rec)
+	}
+	if fileExists(filepath.Join(d.ExecRoot, "netns", spare)) {
+		t.Errorf("the taken spare's pin is left")
+	}
+	if out, errs, code := d.Docker("exec", id, "ping", "-c1", "-W2", gw); code != 0 {
+		t.Errorf("ping the gateway from a container on the taken spare: %s %s", out, errs)
+	}
+	ip := d.MustDocker("inspect", "-f", "{{.NetworkSettings.Networks.bridge.IPAddress}}", id)
+	if ip == "" || !strings.Contains(string(rec), `"`+ip+`/`) {
+		t.Errorf("inspect's address %q is not the spare's:\n%s", ip, rec)
+	}
+	next := spareOf(t, d, spare)
+	d.MustDocker("rm", "-f", id)
+	assertNoNetLeftovers(t, d, []string{br}, id, spare)
+
+	// A spare left by a hakod killed: the next one detaches it.
+	d.Kill()
+	d.Restart()
+	deadline := time.Now().Add(10 * time.Second)
+	for fileExists(filepath.Join(d.ExecRoot, "netns", next)) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	assertNoNetLeftovers(t, d, []string{br}, next)
+	if left := netLeftovers(d, nil); len(left) > 0 || fileExists(filepath.Join(d.ExecRoot, "network", "attachments", next+".json")) {
+		t.Errorf("the killed hakod's spare %s is left: %v", next, left)
+	}
+
+	// A stopped hakod leaves no spare.
+	d.MustDocker("run", "--rm", img, "true")
+	last := spareOf(t, d, next)
+	d.Stop()
+	if left := netLeftovers(d, []string{br}); len(left) > 0 {
+		t.Errorf("left after hakod's stop: %v", left)
+	}
+	for _, p := range []string{filepath.Join(d.ExecRoot, "netns", last), filepath.Join(d.ExecRoot, "network", "attachments", last+".json")} {
+		if fileExists(p) {
+			t.Errorf("%s left after hakod's stop", p)
+		}
+	}
+	if o, _ := exec.Command("ip", "-o", "link", "show", "master", br).Output(); len(o) > 0 {
+		t.Errorf("veths left on %s after hakod's stop:\n%s", br, o)
 	}
 }

@@ -308,15 +308,23 @@ func UnmountUnder(dir string) {
 	}
 }
 
-// Mounts lists the mount points below dir (to check for leaks).
+// Mounts lists the mount points below dir (to check for leaks), but the
+// pin of the default bridge's spare endpoint, which is hakod's own
+// (network/spare.go) and goes at its stop.
 func Mounts(dir string) []string {
 	b, _ := os.ReadFile("/proc/self/mountinfo")
 	var out []string
 	for _, l := range strings.Split(string(b), "\n") {
 		f := strings.Fields(l)
-		if len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+		if len(f) > 4 && strings.HasPrefix(f[4], dir+"/") && !sparePin(f[4]) {
 			out = append(out, f[4])
 		}
 	}
 	return out
+}
+
+// sparePin reports whether path is where a spare endpoint's namespace is
+// pinned (EXEC-ROOT/netns/spare-ID).
+func sparePin(path string) bool {
+	return filepath.Base(filepath.Dir(path)) == "netns" && network.IsSpare(filepath.Base(path))
 }

@@ -1,0 +1,134 @@
+package network
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// waitSpare waits for the manager's spare endpoint and returns it.
+func waitSpare(t *testing.T, m *Manager, not string) *Attachment {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		m.mu.Lock()
+		sp := m.spare
+		m.mu.Unlock()
+		if sp != nil && sp.ContainerID != not {
+			return sp
+		}
+	}
+	t.Fatal("no spare endpoint made")
+	return nil
+}
+
+// leasesOf lists the leases (address files of host-local) held by CNI
+// container id.
+func leasesOf(m *Manager, id string) []string {
+	var out []string
+	leases, _ := filepath.Glob(filepath.Join(m.ipamDir, "*", "*"))
+	for _, l := range leases {
+		if b, _ := os.ReadFile(l); strings.HasPrefix(string(b), id) {
+			out = append(out, filepath.Base(l))
+		}
+	}
+	return out
+}
+
+// TestSpareEndpoint: once a container attached to the default network, a
+// spare endpoint is made; the next container that fits takes it (its
+// namespace pinned at the container's path, its address, the plugins'
+// container ID kept for DEL) and works; one that asks for something of its
+// own (a published port, an alias) does not; detaching the taker releases
+// what the spare's ADD made; Close detaches the spare, leaving nothing.
+func TestSpareEndpoint(t *testing.T) {
+	m, _ := openTest(t, func(c *Config) { c.NoSpareEndpoint = false })
+	ctx := context.Background()
+	def, _ := m.Default()
+	first := strings.Repeat("a1", 32)
+	if _, err := m.Attach(ctx, AttachRequest{ContainerID: first, Name: "first", Networks: []EndpointRequest{{Network: "bridge"}}}); err != nil {
+		t.Fatal(err)
+	}
+	sp := waitSpare(t, m, "")
+	spareID, spareAddr := sp.ContainerID, sp.Endpoints[0].Address.Addr()
+	if !IsSpare(spareID) || !fileExists(m.NetNSPath(spareID)) || !fileExists(m.store.attachmentPath(spareID)) || len(leasesOf(m, spareID)) != 1 {
+		t.Fatalf("spare %s: netns, record or lease missing (leases %v)", spareID, leasesOf(m, spareID))
+	}
+	if _, ok := m.Attachment(spareID); ok {
+		t.Errorf("the spare is listed as a container's attachment")
+	}
+
+	taker := strings.Repeat("b2", 32)
+	hosts := filepath.Join(t.TempDir(), "hosts")
+	att, err := m.Attach(ctx, AttachRequest{ContainerID: taker, Name: "taker", Hostname: "tk", HostsPath: hosts,
+		Networks: []EndpointRequest{{Network: "bridge"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if att.CNIContainerID != spareID || att.NetNS != m.NetNSPath(taker) || att.Endpoints[0].Address.Addr() != spareAddr {
+		t.Fatalf("the taker did not get the spare: %+v", att)
+	}
+	if fileExists(m.NetNSPath(spareID)) || fileExists(m.store.attachmentPath(spareID)) || !fileExists(m.store.attachmentPath(taker)) {
+		t.Errorf("the spare's pin or record not moved to the taker's")
+	}
+	if out, err := inNS(att.NetNS, "busybox", "ping", "-c1", "-W2", def.Gateway.String()); err != nil {
+		t.Errorf("ping the gateway from the taken spare: %v\n%s", err, out)
+	}
+	if b, _ := os.ReadFile(hosts); !strings.Contains(string(b), spareAddr.String()+"\ttk\n") {
+		t.Errorf("hosts:\n%s", b)
+	}
+
+	// The next spare; containers asking for their own get none of it.
+	next := waitSpare(t, m, spareID)
+	own := []AttachRequest{
+		{ContainerID: strings.Repeat("c3", 32), Name: "alias", Networks: []EndpointRequest{{Network: "bridge", Aliases: []string{"x"}}}},
+		{ContainerID: strings.Repeat("d4", 32), Name: "port", Networks: []EndpointRequest{{Network: "bridge"}},
+			Ports: []PortSpec{{HostIP: "127.0.0.1", ContainerPort: 80, Protocol: "tcp"}}},
+	}
+	for _, req := range own {
+		a, err := m.Attach(ctx, req)
+		if err != nil {
+			t.Fatalf("%s: %v", req.Name, err)
+		}
+		if a.CNIContainerID != "" {
+			t.Errorf("%s took the spare", req.Name)
+		}
+		if err := m.Detach(ctx, req.ContainerID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.mu.Lock()
+	still := m.spare == next
+	m.mu.Unlock()
+	if !still {
+		t.Errorf("the spare changed under containers that did not take it")
+	}
+
+	// The taker's detach releases what the spare's ADD made.
+	for _, id := range []string{first, taker} {
+		if err := m.Detach(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if l := leasesOf(m, spareID); len(l) > 0 {
+		t.Errorf("lease of the taken spare left: %v", l)
+	}
+	assertNoLeftovers(t, m, taker, spareAddr)
+	if v := vethsOn(def.Bridge); len(v) != 1 {
+		t.Errorf("veths on %s with only the spare attached: %v", def.Bridge, v)
+	}
+
+	// Close detaches the spare.
+	nextID := next.ContainerID
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if fileExists(m.NetNSPath(nextID)) || fileExists(m.store.attachmentPath(nextID)) || len(leasesOf(m, nextID)) > 0 {
+		t.Errorf("spare %s left after Close", nextID)
+	}
+	if linkExists(def.Bridge) {
+		t.Errorf("bridge %s left after Close with only the spare attached", def.Bridge)
+	}
+}
