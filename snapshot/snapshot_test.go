@@ -272,3 +272,37 @@ func TestRemoveKeepsRecordOfFilesLeft(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRemoveThroughTrash: a removed snapshot's directory is gone from its
+// place at once, its files are deleted from the trash by Close at the
+// latest, and a trash left by a crash is emptied by Open.
+func TestRemoveThroughTrash(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	s := open(t, root)
+	if _, err := s.Prepare(ctx, "ctr", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	up, _ := s.UpperDir(ctx, "ctr")
+	for i := 0; i < 100; i++ {
+		os.WriteFile(filepath.Join(up, fmt.Sprint(i)), []byte("x"), 0o644)
+	}
+	if err := s.Remove(ctx, "ctr"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Dir(up)); !os.IsNotExist(err) {
+		t.Fatalf("the snapshot's directory is still in place: %v", err)
+	}
+	s.Close()
+	if ents, _ := os.ReadDir(filepath.Join(root, "trash")); len(ents) > 0 {
+		t.Fatalf("trash not empty after Close: %v", ents)
+	}
+	left := filepath.Join(root, "trash", "7", "fs")
+	if err := os.MkdirAll(left, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	open(t, root)
+	if ents, _ := os.ReadDir(filepath.Join(root, "trash")); len(ents) > 0 {
+		t.Fatalf("a crash's trash not emptied by Open: %v", ents)
+	}
+}

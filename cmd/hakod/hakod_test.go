@@ -333,15 +333,17 @@ func assertClean(t *testing.T, d *hakodtest.Daemon) {
 	if len(m) > 0 {
 		t.Errorf("mounts left: %v", m)
 	}
-	// A removed container's directory is emptied from the trash in the
-	// background too.
-	trash := filepath.Join(d.DataRoot, "trash")
+	// A removed container's directory and its layer's files are emptied
+	// from the trash in the background too.
+	trash, layers := filepath.Join(d.DataRoot, "trash"), filepath.Join(d.DataRoot, "snapshots", "trash")
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if ents, _ := os.ReadDir(trash); len(ents) == 0 {
+		a, _ := os.ReadDir(trash)
+		b, _ := os.ReadDir(layers)
+		if len(a)+len(b) == 0 {
 			break
 		}
 	}
-	for _, dir := range []string{filepath.Join(d.ExecRoot, "shims"), filepath.Join(d.DataRoot, "containers"), trash} {
+	for _, dir := range []string{filepath.Join(d.ExecRoot, "shims"), filepath.Join(d.DataRoot, "containers"), trash, layers} {
 		if ents, _ := os.ReadDir(dir); len(ents) > 0 {
 			t.Errorf("%s not empty: %v", dir, ents)
 		}
