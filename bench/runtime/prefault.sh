@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# What mapping the executable at start (internal/prefault, runtime/nsexec/prefault.c)
-# saves a short-lived command: the hako CLI's `version` against no daemon and
-# hako-runtime's `state` of no container, each run N times per round with and
-# without HAKO_NOPREFAULT=1, rounds alternating; prints CPU (user+sys of the
-# runs) and page faults per run. Needs perf for the faults; no root.
+# What mapping the executable at start (runtime/nsexec/prefault.c) saves a
+# short-lived command: hako-runtime's `state` of no container, run N times
+# per round with and without HAKO_NOPREFAULT=1, rounds alternating; prints
+# CPU (user+sys of the runs) and page faults per run. Needs perf for the
+# faults; no root. (The hako CLI did the same until 2026-11-28, see
+# docs/cli.md.)
 #
 #   bench/runtime/prefault.sh [ROUNDS] [N]      (from the repository, after make build)
 set -euo pipefail
@@ -11,8 +12,7 @@ rounds=${1:-4} n=${2:-50}
 bin=$(cd "$(dirname "$0")/../../bin" && pwd)
 root=$(mktemp -d /tmp/prefault.XXXXXX)
 trap 'rm -rf "$root"' EXIT
-export HAKO_HOST=unix://$root/no-daemon.sock
-cmds=("$bin/hako version" "$bin/hako-runtime --root $root state none")
+cmds=("$bin/hako-runtime --root $root state none")
 # cpu CMD VAR: user+sys ms per run of N runs of CMD with VAR in the environment.
 cpu() {
 	local t

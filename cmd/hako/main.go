@@ -7,8 +7,7 @@ import (
 	"os"
 
 	"github.com/hako-project/hako/cli"
-	_ "github.com/hako-project/hako/internal/oneproc"  // one P: see the package
-	_ "github.com/hako-project/hako/internal/prefault" // its own text mapped at once: see the package
+	_ "github.com/hako-project/hako/internal/oneproc" // one P: see the package
 )
 
 // version is set at build time (-X main.version=...).
