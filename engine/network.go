@@ -148,8 +148,11 @@ func endpointConfig(rec Record, name string) *nettypes.EndpointSettings {
 }
 
 // attachRequest is what the container asks of the network manager, or nil
-// when hakod does not make its namespace (host, none, container:, a
-// sandbox's or client's container, no default bridge).
+// when hakod does not make its namespace (host, container:, a sandbox's or
+// client's container). A container of none, or of the default network
+// when there is no default bridge, asks for a namespace with lo only, as
+// docker makes one for it: made ahead (network/spare.go), it saves the
+// runtime's init the making.
 func (e *Engine) attachRequest(rec Record) (*network.AttachRequest, error) {
 	m := e.cfg.Networks
 	if m == nil || rec.Sandbox != "" || rec.HostConfig == nil {
@@ -159,7 +162,7 @@ func (e *Engine) attachRequest(rec Record) (*network.AttachRequest, error) {
 		return nil, nil
 	}
 	mode := string(rec.HostConfig.NetworkMode)
-	if mode == network.HostName || mode == network.NoneName || strings.HasPrefix(mode, "container:") {
+	if mode == network.HostName || strings.HasPrefix(mode, "container:") {
 		return nil, nil
 	}
 	hostname := rec.Config.Hostname
@@ -171,6 +174,9 @@ func (e *Engine) attachRequest(rec Record) (*network.AttachRequest, error) {
 		HostsPath: filepath.Join(e.containerDir(rec.ID), "hosts"), ExtraHosts: rec.HostConfig.ExtraHosts,
 	}
 	for _, name := range endpointNames(rec) {
+		if name == network.NoneName {
+			continue // lo only
+		}
 		if name == network.DefaultName {
 			if _, ok := m.Default(); !ok {
 				continue // hakod --bridge none: loopback only, as dockerd's
@@ -185,12 +191,8 @@ func (e *Engine) attachRequest(rec Record) (*network.AttachRequest, error) {
 		}
 		req.Networks = append(req.Networks, r)
 	}
-	if len(req.Networks) == 0 {
-		if mode == "" || mode == "default" || mode == network.DefaultName {
-			return nil, nil
-		}
-		// Disconnected from every network: a namespace with lo only.
-	}
+	// No network (none, no default bridge, or disconnected from every
+	// network): a namespace with lo only.
 	ports, err := portSpecs(rec)
 	if err != nil {
 		return nil, err
@@ -289,6 +291,12 @@ func (e *Engine) prepareNetwork(ctx context.Context, req *network.AttachRequest)
 		span.End(err)
 		return nil, err
 	}
+	if len(req.Networks) == 0 {
+		// lo only: nothing for the plugins, nothing to wait for.
+		_, err := p.Complete(ctx)
+		span.End(err)
+		return nil, err
+	}
 	done := make(chan struct{})
 	var cerr error
 	go func() {
@@ -303,12 +311,12 @@ func (e *Engine) prepareNetwork(ctx context.Context, req *network.AttachRequest)
 	}, nil
 }
 
-// abortNetwork undoes prepareNetwork after a failed start.
+// abortNetwork undoes prepareNetwork after a failed start (ready is nil
+// when there was nothing to wait for).
 func (e *Engine) abortNetwork(ctx context.Context, c *Container, ready func() error) {
-	if ready == nil {
-		return
+	if ready != nil {
+		_ = ready()
 	}
-	_ = ready()
 	e.detachNetwork(ctx, c)
 }
 
@@ -353,7 +361,7 @@ func (e *Engine) NetworkSettings(rec Record) *container.NetworkSettings {
 	if attached && running {
 		ns.SandboxID = rec.ID
 		ns.SandboxKey = att.NetNS
-		if rec.Config != nil {
+		if rec.Config != nil && len(att.Endpoints) > 0 {
 			for p := range rec.Config.ExposedPorts {
 				ns.Ports[p] = nil
 			}

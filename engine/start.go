@@ -168,7 +168,7 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	// A container that hakod attaches to networks while the runtime
 	// creates it waits for them at a start gate (gate.go).
 	var gate *startGate
-	if e.cfg.GatePath != "" && attach != nil {
+	if e.cfg.GatePath != "" && attach != nil && len(attach.Networks) > 0 {
 		if gate, err = newStartGate(bundle); err != nil {
 			return err
 		}
@@ -188,7 +188,7 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 		return err
 	}
 	defer func() {
-		if err != nil {
+		if err != nil && attach != nil {
 			e.abortNetwork(ctx, c, netReady)
 		}
 	}()

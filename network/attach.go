@@ -244,8 +244,12 @@ func (p *Pending) Complete(ctx context.Context) (out Attachment, err error) {
 		return out, fmt.Errorf("record the network attachment: %w", err)
 	}
 	m.refreshHostsLocked(att, networkIDs(att))
-	if def := m.defaultLocked(); def != nil && att.endpoint(def.ID) != nil {
-		m.scheduleSpareLocked() // spare.go
+	switch def := m.defaultLocked(); {
+	case att.CallersNetNS:
+	case len(att.Endpoints) == 0:
+		m.scheduleSpareLocked(spareBare) // spare.go
+	case def != nil && att.endpoint(def.ID) != nil:
+		m.scheduleSpareLocked(spareEndpoint)
 	}
 	return att.clone(), nil
 }

@@ -71,10 +71,10 @@ type Config struct {
 	// DefaultBIP is the default bridge's gateway address and prefix
 	// (dockerd's --bip, 172.17.0.1/16); zero: the first free default pool.
 	DefaultBIP netip.Prefix
-	// NoSpareEndpoint: attach every container when it starts, without a
-	// spare endpoint on the default bridge made ahead (spare.go).
-	NoSpareEndpoint bool
-	Log             *slog.Logger
+	// NoSpares: make every container's namespace when it starts, without
+	// the spares made ahead (spare.go).
+	NoSpares bool
+	Log      *slog.Logger
 }
 
 // Manager keeps the networks and the containers' attachments. It is safe
@@ -95,12 +95,10 @@ type Manager struct {
 	unavailable  map[string]error        // networks whose bridge could not be made, by ID
 	bg           sync.WaitGroup          // Detach's background work, the spare's making
 
-	// The spare endpoint (spare.go): made ahead, taken by the next
+	// The spare namespaces (spare.go): made ahead, taken by the next
 	// container that fits; kept out of attachments until then.
-	spare       *Attachment
-	spareMaking bool
-	spareTimer  *time.Timer
-	closed      bool
+	spares [spareKinds]spareSlot
+	closed bool
 }
 
 // Open loads the networks, creates the predefined ones on first start,
@@ -183,7 +181,7 @@ func (m *Manager) cacheDir() string { return filepath.Join(m.cfg.ExecRoot, "netw
 // firewall as it found them, and the next Open makes them again.
 func (m *Manager) Close() error {
 	var errs []error
-	if err := m.closeSpare(); err != nil { // spare.go; waits for the background work
+	if err := m.closeSpares(); err != nil { // spare.go; waits for the background work
 		errs = append(errs, err)
 	}
 	m.mu.Lock()

@@ -37,7 +37,7 @@ func openTest(t *testing.T, opts ...func(*Config)) (*Manager, Config) {
 	t.Helper()
 	needRoot(t)
 	dir := t.TempDir()
-	cfg := Config{DataRoot: filepath.Join(dir, "data"), ExecRoot: filepath.Join(dir, "run"), NoSpareEndpoint: true}
+	cfg := Config{DataRoot: filepath.Join(dir, "data"), ExecRoot: filepath.Join(dir, "run"), NoSpares: true}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -218,7 +218,7 @@ func assertNoLeftovers(t *testing.T, m *Manager, id string, ip netip.Addr) {
 	// checked when no container is attached any more, and no spare
 	// endpoint either.)
 	m.mu.Lock()
-	spare := m.spare != nil || m.spareMaking
+	spare := m.spares[spareEndpoint].att != nil || m.spares[spareEndpoint].making
 	m.mu.Unlock()
 	for _, n := range m.List() {
 		if n.Bridge == "" || len(m.Attachments()) > 0 || (n.Default && spare) {
@@ -725,7 +725,7 @@ func TestDetachInBackgroundTwice(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	cfg := Config{DataRoot: filepath.Join(dir, "data"), ExecRoot: filepath.Join(dir, "run"), PluginDirs: []string{plugins}, NoSpareEndpoint: true}
+	cfg := Config{DataRoot: filepath.Join(dir, "data"), ExecRoot: filepath.Join(dir, "run"), PluginDirs: []string{plugins}, NoSpares: true}
 	m, err := Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -13,37 +14,62 @@ import (
 	"github.com/hako-project/hako/trace"
 )
 
-// The spare endpoint: a network namespace attached to the default bridge
-// ahead of need (CNI ADD run, address leased, lo up), which the next
-// container started on the default network with nothing of its own to ask
-// of the plugins takes over. The bridge plugin's ADD is the longest step
-// of a start on the default bridge (~15 ms of CPU here, two plugin
-// processes, the veth pair, the lease), and it runs beside the runtime's
-// create, competing with it for the CPUs; with a spare, the start only
-// pins the namespace under the container's name.
+// Spare namespaces: network namespaces made ahead of need, which the next
+// container that fits takes over. Two kinds:
 //
-// A spare is an ordinary attachment for the CNI plugins: its CNI container
-// ID is "spare-" and a random ID, which the container that takes it keeps
-// for the plugins (Attachment.CNIContainerID), so that its DEL releases
-// what the ADD made. Its record is written before anything is made, as
-// every attachment's, so that a hakod that dies leaves nothing the next
-// one's clean-up (reconcile: a record without a container) does not undo.
+//   - the spare endpoint: a namespace attached to the default bridge (CNI
+//     ADD run, address leased, lo up), for a container on the default
+//     network with nothing of its own to ask of the plugins. The bridge
+//     plugin's ADD is the longest step of a start on the default bridge
+//     (~15 ms of CPU here, two plugin processes, the veth pair, the lease),
+//     and it runs beside the runtime's create, competing with it for the
+//     CPUs;
+//   - the bare namespace: lo up and nothing else, for a container of
+//     --network none (or of the default network when there is no default
+//     bridge). Making a network namespace is ~1 ms of the kernel's time
+//     (copy_net_ns), which the runtime's init spent on the start's path.
 //
-// A spare is made once a container has attached to the default network,
-// after spareDelay without another attach (so that it does not compete
-// with a start under way either), and again after each take. hakod's stop
-// detaches it. Config.NoSpareEndpoint turns it off.
+// With a spare, the start only pins the namespace under the container's
+// name. A spare is an ordinary attachment: its ID is "spare-" and a random
+// ID, which the container that takes it keeps as the plugins' container ID
+// (Attachment.CNIContainerID), so that its DEL releases what the ADD made.
+// Its record is written before anything is made, as every attachment's, so
+// that what a hakod that dies leaves, the next one's clean-up undoes
+// (reconcile: a record without a container).
+//
+// A spare of a kind is made once a container has taken or been given a
+// namespace of that kind, after spareDelay without another attach (so that
+// it does not compete with a start under way either), and again after each
+// take. hakod's stop detaches them. Config.NoSpares turns them off.
 
 // spareDelay is how long attaches must pause before a spare is made.
 const spareDelay = 50 * time.Millisecond
 
-// spareIDPrefix begins the CNI container ID of a spare.
+// spareIDPrefix begins the ID of a spare.
 const spareIDPrefix = "spare-"
 
-// IsSpare reports whether id is the CNI container ID of a spare endpoint
-// (an attachment record, a lease, a pin of that name belongs to hakod, not
-// to a container).
+// IsSpare reports whether id is the ID of a spare namespace (an attachment
+// record, a lease, a pin of that name belongs to hakod, not to a
+// container).
 func IsSpare(id string) bool { return strings.HasPrefix(id, spareIDPrefix) }
+
+// spareKind is the kind of a spare namespace.
+type spareKind int
+
+const (
+	spareEndpoint spareKind = iota // attached to the default bridge
+	spareBare                      // lo only
+	spareKinds
+)
+
+func (k spareKind) String() string { return [...]string{"endpoint", "bare"}[k] }
+
+// spareSlot holds the spare of one kind.
+type spareSlot struct {
+	att    *Attachment // ready; nil: none
+	making bool
+	timer  *time.Timer
+}
 
 // cniID is the container ID the CNI plugins know the attachment by.
 func (a *Attachment) cniID() string {
@@ -53,20 +79,26 @@ func (a *Attachment) cniID() string {
 	return a.ContainerID
 }
 
-// spareFits reports whether req can take a spare: one endpoint, on the
-// default network, with nothing of the container's own for the plugins
-// (an address, aliases, published ports, CNI arguments) and a namespace
-// the manager makes.
-func (m *Manager) spareFits(req AttachRequest, def *Network) bool {
-	if len(req.Networks) != 1 || len(req.Ports) > 0 || len(req.CNIArgs) > 0 || req.NetNS != "" {
-		return false
+// spareKindOf is the kind of spare req can take (ok false: none): nothing
+// of the container's own for the plugins (an address, aliases, published
+// ports, CNI arguments), a namespace the manager makes, and either no
+// network or only the default one.
+func (m *Manager) spareKindOf(req AttachRequest) (k spareKind, ok bool) {
+	if len(req.Ports) > 0 || len(req.CNIArgs) > 0 || req.NetNS != "" {
+		return 0, false
 	}
-	r := req.Networks[0]
-	if r.ConfList != nil || r.IPv4.IsValid() || len(r.Aliases) > 0 {
-		return false
+	switch len(req.Networks) {
+	case 0:
+		return spareBare, true
+	case 1:
+		r := req.Networks[0]
+		if r.ConfList != nil || r.IPv4.IsValid() || len(r.Aliases) > 0 {
+			return 0, false
+		}
+		n, err := m.getLocked(r.Network)
+		return spareEndpoint, err == nil && n == m.defaultLocked()
 	}
-	n, err := m.getLocked(r.Network)
-	return err == nil && n == def
+	return 0, false
 }
 
 // defaultLocked is the default network, nil without one (--bridge none)
@@ -80,27 +112,41 @@ func (m *Manager) defaultLocked() *Network {
 	return nil
 }
 
-// takeSpare gives req the spare endpoint, if there is one and req fits:
-// the namespace is pinned at the container's path (and unpinned at the
-// spare's), the attachment recorded under the container's ID. nil: req
-// is attached the usual way. Called with req's container lock held.
+// usableLocked reports whether a spare of kind k can be made and taken
+// now: spare endpoints need the default bridge.
+func (m *Manager) usableLocked(k spareKind) bool {
+	return k == spareBare || m.defaultLocked() != nil
+}
+
+// takeSpare gives req the spare namespace of its kind, if there is one and
+// req fits: the namespace is pinned at the container's path (and unpinned
+// at the spare's), the attachment recorded under the container's ID. nil:
+// req is attached the usual way. Called with req's container lock held.
 func (m *Manager) takeSpare(ctx context.Context, req AttachRequest) *Attachment {
 	m.mu.Lock()
-	def := m.defaultLocked()
-	sp := m.spare
-	if sp == nil || def == nil || !m.spareFits(req, def) || sp.Endpoints[0].NetworkID != def.ID {
-		m.postponeSpareLocked()
+	k, fits := m.spareKindOf(req)
+	var sp *Attachment
+	if fits && m.usableLocked(k) {
+		sp = m.spares[k].att
+		if k == spareEndpoint && sp != nil && sp.Endpoints[0].NetworkID != m.defaultLocked().ID {
+			sp = nil
+		}
+	}
+	if sp == nil {
+		for k := range m.spares {
+			m.postponeSpareLocked(spareKind(k))
+		}
 		m.mu.Unlock()
 		return nil
 	}
-	m.spare = nil
+	m.spares[k].att = nil
 	m.mu.Unlock()
-	_, span := trace.Start(ctx, "network.spare.take", "spare", sp.ContainerID)
+	_, span := trace.Start(ctx, "network.spare.take", "spare", sp.ContainerID, "kind", k.String())
 	path := m.NetNSPath(req.ContainerID)
 	err := repin(sp.NetNS, path)
 	span.End(err)
 	if err != nil {
-		m.log.Warn("take the spare network endpoint", "err", err)
+		m.log.Warn("take a spare network namespace", "kind", k, "err", err)
 		m.discardSpare(sp)
 		return nil
 	}
@@ -108,19 +154,18 @@ func (m *Manager) takeSpare(ctx context.Context, req AttachRequest) *Attachment 
 	sp.CNIContainerID, sp.ContainerID, sp.NetNS = spareID, req.ContainerID, path
 	sp.Name, sp.Hostname, sp.HostsPath = req.Name, req.Hostname, req.HostsPath
 	sp.ExtraHosts = append([]string(nil), req.ExtraHosts...)
-	sp.Endpoints[0].Aliases = nil
 	m.mu.Lock()
 	m.attachments[req.ContainerID] = sp
 	err = m.store.saveAttachment(sp)
 	if err == nil {
 		err = m.store.deleteAttachment(spareID)
 	}
-	m.scheduleSpareLocked()
+	m.scheduleSpareLocked(k)
 	m.mu.Unlock()
 	if err != nil {
 		// The attachment is the container's now; a record not
 		// written is made good by Complete's.
-		m.log.Warn("record the spare network endpoint's new owner", "container", req.ContainerID, "err", err)
+		m.log.Warn("record the spare network namespace's new owner", "container", req.ContainerID, "err", err)
 	}
 	return sp
 }
@@ -147,68 +192,77 @@ func repin(from, to string) (err error) {
 	return nil
 }
 
-// scheduleSpareLocked arranges for a spare to be made after spareDelay,
-// unless one exists, is being made, or cannot be (no default bridge, the
-// spare turned off, the manager closing). Under m.mu.
-func (m *Manager) scheduleSpareLocked() {
-	if m.cfg.NoSpareEndpoint || m.closed || m.spare != nil || m.spareMaking || m.defaultLocked() == nil {
+// scheduleSpareLocked arranges for a spare of kind k to be made after
+// spareDelay, unless one exists, is being made, or cannot be (no default
+// bridge for an endpoint, spares turned off, the manager closing). Under
+// m.mu.
+func (m *Manager) scheduleSpareLocked(k spareKind) {
+	s := &m.spares[k]
+	if m.cfg.NoSpares || m.closed || s.att != nil || s.making || !m.usableLocked(k) {
 		return
 	}
-	if m.spareTimer == nil {
-		m.spareTimer = time.AfterFunc(spareDelay, m.makeSpare)
+	if s.timer == nil {
+		s.timer = time.AfterFunc(spareDelay, func() { m.makeSpare(k) })
 		return
 	}
-	m.spareTimer.Reset(spareDelay)
+	s.timer.Reset(spareDelay)
 }
 
-// postponeSpareLocked moves a pending spare's making spareDelay past now:
-// an attach is under way. Under m.mu.
-func (m *Manager) postponeSpareLocked() {
-	if m.spareTimer != nil && !m.spareMaking && m.spare == nil && !m.closed && m.spareTimer.Stop() {
-		m.spareTimer.Reset(spareDelay)
+// postponeSpareLocked moves the pending making of a spare of kind k
+// spareDelay past now: an attach is under way. Under m.mu.
+func (m *Manager) postponeSpareLocked(k spareKind) {
+	s := &m.spares[k]
+	if s.timer != nil && !s.making && s.att == nil && !m.closed && s.timer.Stop() {
+		s.timer.Reset(spareDelay)
 	}
 }
 
-// makeSpare makes the spare endpoint (spareTimer's function).
-func (m *Manager) makeSpare() {
+// makeSpare makes the spare of kind k (its timer's function).
+func (m *Manager) makeSpare(k spareKind) {
 	m.mu.Lock()
-	def := m.defaultLocked()
-	if m.closed || m.spare != nil || m.spareMaking || def == nil {
+	s := &m.spares[k]
+	if m.closed || s.att != nil || s.making || !m.usableLocked(k) {
 		m.mu.Unlock()
 		return
 	}
-	m.spareMaking = true
+	s.making = true
 	m.bg.Add(1)
 	defer m.bg.Done()
 	id := spareIDPrefix + newID()[:32]
-	ep, err := m.newEndpoint(def, EndpointRequest{Network: def.ID}, "eth0", false)
-	att := &Attachment{ContainerID: id, NetNS: m.NetNSPath(id), Endpoints: []Endpoint{ep}}
+	att := &Attachment{ContainerID: id, NetNS: m.NetNSPath(id)}
+	var err error
+	if k == spareEndpoint {
+		var ep Endpoint
+		ep, err = m.newEndpoint(m.defaultLocked(), EndpointRequest{Network: DefaultName}, "eth0", false)
+		att.Endpoints = []Endpoint{ep}
+	}
 	if err == nil {
 		err = m.store.saveAttachment(att) // first: see the package's doc
 	}
 	m.mu.Unlock()
 	ctx := context.Background()
 	if err == nil {
-		if err = createNetNS(att.NetNS, true); err == nil {
+		// Both kinds are IPv4 only, as what Prepare makes for them.
+		if err = createNetNS(att.NetNS, true); err == nil && k == spareEndpoint {
 			err = m.addEndpoint(ctx, att, 0, netip.Addr{})
 		}
 	}
 	m.mu.Lock()
-	m.spareMaking = false
-	if err == nil {
+	s.making = false
+	if err == nil && k == spareEndpoint {
 		err = m.store.saveAttachment(att) // with the address
 	}
 	if err != nil || m.closed {
 		m.mu.Unlock()
 		if err != nil {
-			m.log.Warn("make a spare network endpoint", "err", err)
+			m.log.Warn("make a spare network namespace", "kind", k, "err", err)
 		}
 		if terr := m.teardown(ctx, att); terr != nil {
-			m.log.Warn("undo a spare network endpoint", "err", terr)
+			m.log.Warn("undo a spare network namespace", "kind", k, "err", terr)
 		}
 		return
 	}
-	m.spare = att
+	s.att = att
 	m.mu.Unlock()
 }
 
@@ -218,30 +272,35 @@ func (m *Manager) discardSpare(sp *Attachment) {
 	go func() {
 		defer m.bg.Done()
 		if err := m.teardown(context.Background(), sp); err != nil {
-			m.log.Warn("detach the spare network endpoint", "err", err)
+			m.log.Warn("detach a spare network namespace", "err", err)
 		}
 	}()
 }
 
-// closeSpare stops making spares and detaches the one there is (hakod's
-// stop: a stopped hakod leaves no veth of its own on the bridge).
-func (m *Manager) closeSpare() error {
+// closeSpares stops making spares and detaches those there are (hakod's
+// stop: a stopped hakod leaves no veth or namespace of its own).
+func (m *Manager) closeSpares() error {
 	m.mu.Lock()
 	m.closed = true
-	if m.spareTimer != nil {
-		m.spareTimer.Stop()
+	for k := range m.spares {
+		if t := m.spares[k].timer; t != nil {
+			t.Stop()
+		}
 	}
 	m.mu.Unlock()
-	m.bg.Wait() // a spare being made
-	m.mu.Lock()
-	sp := m.spare
-	m.spare = nil
-	m.mu.Unlock()
-	if sp == nil {
-		return nil
+	m.bg.Wait() // spares being made
+	var errs []error
+	for k := range m.spares {
+		m.mu.Lock()
+		sp := m.spares[k].att
+		m.spares[k].att = nil
+		m.mu.Unlock()
+		if sp == nil {
+			continue
+		}
+		if err := m.teardown(context.Background(), sp); err != nil {
+			errs = append(errs, fmt.Errorf("detach the spare network namespace (%s): %w", spareKind(k), err))
+		}
 	}
-	if err := m.teardown(context.Background(), sp); err != nil {
-		return fmt.Errorf("detach the spare network endpoint: %w", err)
-	}
-	return nil
+	return errors.Join(errs...)
 }

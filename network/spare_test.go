@@ -10,11 +10,11 @@ import (
 )
 
 // waitSpare waits for the manager's spare endpoint and returns it.
-func waitSpare(t *testing.T, m *Manager, not string) *Attachment {
+func waitSpare(t *testing.T, m *Manager, k spareKind, not string) *Attachment {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		m.mu.Lock()
-		sp := m.spare
+		sp := m.spares[k].att
 		m.mu.Unlock()
 		if sp != nil && sp.ContainerID != not {
 			return sp
@@ -44,14 +44,14 @@ func leasesOf(m *Manager, id string) []string {
 // own (a published port, an alias) does not; detaching the taker releases
 // what the spare's ADD made; Close detaches the spare, leaving nothing.
 func TestSpareEndpoint(t *testing.T) {
-	m, _ := openTest(t, func(c *Config) { c.NoSpareEndpoint = false })
+	m, _ := openTest(t, func(c *Config) { c.NoSpares = false })
 	ctx := context.Background()
 	def, _ := m.Default()
 	first := strings.Repeat("a1", 32)
 	if _, err := m.Attach(ctx, AttachRequest{ContainerID: first, Name: "first", Networks: []EndpointRequest{{Network: "bridge"}}}); err != nil {
 		t.Fatal(err)
 	}
-	sp := waitSpare(t, m, "")
+	sp := waitSpare(t, m, spareEndpoint, "")
 	spareID, spareAddr := sp.ContainerID, sp.Endpoints[0].Address.Addr()
 	if !IsSpare(spareID) || !fileExists(m.NetNSPath(spareID)) || !fileExists(m.store.attachmentPath(spareID)) || len(leasesOf(m, spareID)) != 1 {
 		t.Fatalf("spare %s: netns, record or lease missing (leases %v)", spareID, leasesOf(m, spareID))
@@ -81,7 +81,7 @@ func TestSpareEndpoint(t *testing.T) {
 	}
 
 	// The next spare; containers asking for their own get none of it.
-	next := waitSpare(t, m, spareID)
+	next := waitSpare(t, m, spareEndpoint, spareID)
 	own := []AttachRequest{
 		{ContainerID: strings.Repeat("c3", 32), Name: "alias", Networks: []EndpointRequest{{Network: "bridge", Aliases: []string{"x"}}}},
 		{ContainerID: strings.Repeat("d4", 32), Name: "port", Networks: []EndpointRequest{{Network: "bridge"}},
@@ -100,7 +100,7 @@ func TestSpareEndpoint(t *testing.T) {
 		}
 	}
 	m.mu.Lock()
-	still := m.spare == next
+	still := m.spares[spareEndpoint].att == next
 	m.mu.Unlock()
 	if !still {
 		t.Errorf("the spare changed under containers that did not take it")
@@ -130,5 +130,58 @@ func TestSpareEndpoint(t *testing.T) {
 	}
 	if linkExists(def.Bridge) {
 		t.Errorf("bridge %s left after Close with only the spare attached", def.Bridge)
+	}
+}
+
+// TestSpareBare: a container without networks (--network none) gets a
+// namespace with lo only; once one did, a bare spare is made, which the
+// next such container takes over, and which a container on the default
+// network does not; Close removes it.
+func TestSpareBare(t *testing.T) {
+	m, _ := openTest(t, func(c *Config) { c.NoSpares = false })
+	ctx := context.Background()
+	first := strings.Repeat("e5", 32)
+	if _, err := m.Attach(ctx, AttachRequest{ContainerID: first, Name: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	sp := waitSpare(t, m, spareBare, "")
+	spareID := sp.ContainerID
+	if len(sp.Endpoints) != 0 || !fileExists(m.NetNSPath(spareID)) || !fileExists(m.store.attachmentPath(spareID)) {
+		t.Fatalf("bare spare %+v: pin or record missing, or endpoints", sp)
+	}
+	// One on the default network makes its own and leaves the bare spare.
+	onBridge := strings.Repeat("f6", 32)
+	if a, err := m.Attach(ctx, AttachRequest{ContainerID: onBridge, Name: "br", Networks: []EndpointRequest{{Network: "bridge"}}}); err != nil || a.CNIContainerID != "" {
+		t.Fatalf("a container on the bridge: %v %+v", err, a)
+	}
+	taker := strings.Repeat("a7", 32)
+	att, err := m.Attach(ctx, AttachRequest{ContainerID: taker, Name: "taker"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if att.CNIContainerID != spareID || att.NetNS != m.NetNSPath(taker) || len(att.Endpoints) != 0 {
+		t.Fatalf("the taker did not get the bare spare: %+v", att)
+	}
+	if fileExists(m.NetNSPath(spareID)) || fileExists(m.store.attachmentPath(spareID)) {
+		t.Errorf("the bare spare's pin or record not moved")
+	}
+	out, err := inNS(att.NetNS, "ip", "-o", "link")
+	if err != nil || !strings.Contains(out, "lo: <LOOPBACK,UP") || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+		t.Errorf("links of the taken bare spare (want lo only, up): %v\n%s", err, out)
+	}
+	next := waitSpare(t, m, spareBare, spareID)
+	for _, id := range []string{first, onBridge, taker} {
+		if err := m.Detach(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if fileExists(m.NetNSPath(id)) || fileExists(m.store.attachmentPath(id)) {
+			t.Errorf("%s: pin or record left after Detach", id)
+		}
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if fileExists(m.NetNSPath(next.ContainerID)) || fileExists(m.store.attachmentPath(next.ContainerID)) {
+		t.Errorf("bare spare %s left after Close", next.ContainerID)
 	}
 }

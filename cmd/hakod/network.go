@@ -22,16 +22,16 @@ type NetworkConfig struct {
 	BIP string `toml:"bip"`
 	// CNIPluginDirs are searched for the CNI plugins.
 	CNIPluginDirs []string `toml:"cni-plugin-dirs"`
-	// SpareEndpoint keeps a namespace attached to the default bridge
-	// ahead of the next container (network/spare.go).
-	SpareEndpoint bool `toml:"spare-endpoint"`
+	// NetworkSpares keeps network namespaces made ahead of the next
+	// container (network/spare.go).
+	NetworkSpares bool `toml:"network-spares"`
 }
 
 // networkFlags registers the networking flags.
 func networkFlags(f *pflag.FlagSet, c *NetworkConfig) {
 	f.StringVarP(&c.Bridge, "bridge", "b", "", `Linux bridge of the default "bridge" network (default hako0, or hk-ID12 under another --exec-root); "none": no default bridge network`)
 	f.StringVar(&c.BIP, "bip", "", "address and prefix of the default bridge, e.g. 172.17.0.1/16 (default: the first free of docker's address pools)")
-	f.BoolVar(&c.SpareEndpoint, "spare-endpoint", true, "keep one network namespace attached to the default bridge ahead of the next container that starts on it (false: attach each container as it starts)")
+	f.BoolVar(&c.NetworkSpares, "network-spares", true, "keep network namespaces made ahead of the next containers: one attached to the default bridge, one with loopback only (false: make each container's as it starts)")
 	f.StringSliceVar(&c.CNIPluginDirs, "cni-plugin-dir", []string{"/usr/lib/cni", "/opt/cni/bin"}, "directories searched for CNI plugins (Debian: apt-get install containernetworking-plugins)")
 }
 
@@ -41,7 +41,7 @@ func applyNetworkFile(set func(string, func()), file NetworkConfig, cfg *Network
 	set("bridge", func() { cfg.Bridge = file.Bridge })
 	set("bip", func() { cfg.BIP = file.BIP })
 	set("cni-plugin-dirs", func() { cfg.CNIPluginDirs = file.CNIPluginDirs })
-	set("spare-endpoint", func() { cfg.SpareEndpoint = file.SpareEndpoint })
+	set("network-spares", func() { cfg.NetworkSpares = file.NetworkSpares })
 }
 
 // openNetworks opens the network manager: the predefined networks, the
@@ -61,7 +61,7 @@ func openNetworks(ctx context.Context, cfg Config, log *slog.Logger) (*network.M
 	}
 	m, err := network.Open(ctx, network.Config{
 		DataRoot: cfg.DataRoot, ExecRoot: cfg.ExecRoot, PluginDirs: cfg.CNIPluginDirs,
-		DefaultBridge: cfg.Bridge, DefaultBIP: bip, NoSpareEndpoint: !cfg.SpareEndpoint, Log: log,
+		DefaultBridge: cfg.Bridge, DefaultBIP: bip, NoSpares: !cfg.NetworkSpares, Log: log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("networks: %w", err)

@@ -650,42 +650,45 @@ exec /usr/lib/cni/bridge
 	}
 }
 
-// spareOf waits for hakod's spare endpoint on the default bridge (its
-// record in the exec root) other than not, and returns its CNI container ID.
-func spareOf(t *testing.T, d *hakodtest.Daemon, not string) string {
+// spareOf waits for hakod's spare namespace (its record in the exec root)
+// other than not, and returns its ID: on the default bridge, or, with
+// bare, the one with lo only.
+func spareOf(t *testing.T, d *hakodtest.Daemon, not string, bare bool) string {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		atts, _ := filepath.Glob(filepath.Join(d.ExecRoot, "network", "attachments", "spare-*.json"))
 		for _, a := range atts {
 			id := strings.TrimSuffix(filepath.Base(a), ".json")
-			if id != not && fileExists(filepath.Join(d.ExecRoot, "netns", id)) {
-				if b, _ := os.ReadFile(a); strings.Contains(string(b), `"address"`) { // made, not being made
-					return id
-				}
+			if id == not || !fileExists(filepath.Join(d.ExecRoot, "netns", id)) {
+				continue
+			}
+			b, _ := os.ReadFile(a)
+			if bare == strings.Contains(string(b), `"endpoints": null`) && (bare || strings.Contains(string(b), `"address"`)) { // made, not being made
+				return id
 			}
 		}
 	}
-	t.Fatalf("no spare endpoint (other than %q) on the default bridge", not)
+	t.Fatalf("no spare namespace (bare %v, other than %q)", bare, not)
 	return ""
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
-// TestNetworkSpareEndpoint: hakod keeps a namespace attached to the
-// default bridge once a container has used it; the next container on the
-// default bridge takes it over (its record names the spare's CNI ID, the
-// container reaches the gateway and inspect shows the spare's address);
-// its removal releases the spare's lease and veth; a kill -9 of hakod
-// leaves a spare that the next hakod detaches; a stopped hakod leaves
-// none.
-func TestNetworkSpareEndpoint(t *testing.T) {
+// TestNetworkSpares: hakod keeps a namespace attached to the default
+// bridge once a container has used it; the next container on the default
+// bridge takes it over (its record names the spare's CNI ID, the container
+// reaches the gateway and inspect shows the spare's address); its removal
+// releases the spare's lease and veth; the same for --network none and a
+// namespace with lo only; a kill -9 of hakod leaves spares that the next
+// hakod detaches; a stopped hakod leaves none.
+func TestNetworkSpares(t *testing.T) {
 	needCNI(t)
 	d := hakodtest.Start(t)
 	img := d.DefaultImage()
 	br := bridgeOf(t, d, "bridge")
 	gw := d.MustDocker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", "bridge")
 	d.MustDocker("run", "--rm", img, "true")
-	spare := spareOf(t, d, "")
+	spare := spareOf(t, d, "", false)
 
 	id := d.MustDocker("run", "-d", img, "sleep", "60")
 	rec, err := os.ReadFile(filepath.Join(d.ExecRoot, "network", "attachments", id+".json"))
@@ -705,30 +708,52 @@ func TestNetworkSpareEndpoint(t *testing.T) {
 	if ip == "" || !strings.Contains(string(rec), `"`+ip+`/`) {
 		t.Errorf("inspect's address %q is not the spare's:\n%s", ip, rec)
 	}
-	next := spareOf(t, d, spare)
+	next := spareOf(t, d, spare, false)
 	d.MustDocker("rm", "-f", id)
 	assertNoNetLeftovers(t, d, []string{br}, id, spare)
+
+	// --network none: lo only, in a namespace made ahead.
+	d.MustDocker("run", "--rm", "--network", "none", img, "true")
+	bare := spareOf(t, d, "", true)
+	none := d.MustDocker("run", "-d", "--network", "none", img, "sleep", "60")
+	if rec, _ := os.ReadFile(filepath.Join(d.ExecRoot, "network", "attachments", none+".json")); !strings.Contains(string(rec), `"cni_container_id": "`+bare+`"`) {
+		t.Errorf("the --network none container did not take bare spare %s:\n%s", bare, rec)
+	}
+	if out := d.MustDocker("exec", none, "ip", "-o", "link"); strings.Count(out, "\n") != 0 || !strings.Contains(out, "lo: <LOOPBACK,UP") {
+		t.Errorf("links of a --network none container (want lo only, up):\n%s", out)
+	}
+	spareOf(t, d, bare, true)
+	d.MustDocker("rm", "-f", none)
+	assertNoNetLeftovers(t, d, []string{br}, none, bare)
 
 	// A spare left by a hakod killed: the next one detaches it.
 	d.Kill()
 	d.Restart()
+	spares := func() []string {
+		a, _ := filepath.Glob(filepath.Join(d.ExecRoot, "network", "attachments", "spare-*"))
+		b, _ := filepath.Glob(filepath.Join(d.ExecRoot, "netns", "spare-*"))
+		return append(a, b...)
+	}
 	deadline := time.Now().Add(10 * time.Second)
-	for fileExists(filepath.Join(d.ExecRoot, "netns", next)) && time.Now().Before(deadline) {
+	for len(spares()) > 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	assertNoNetLeftovers(t, d, []string{br}, next)
-	if left := netLeftovers(d, nil); len(left) > 0 || fileExists(filepath.Join(d.ExecRoot, "network", "attachments", next+".json")) {
-		t.Errorf("the killed hakod's spare %s is left: %v", next, left)
+	if left := spares(); len(left) > 0 {
+		t.Errorf("the killed hakod's spares are left: %v", left)
 	}
+	assertNoNetLeftovers(t, d, []string{br}, next)
 
 	// A stopped hakod leaves no spare.
 	d.MustDocker("run", "--rm", img, "true")
-	last := spareOf(t, d, next)
+	d.MustDocker("run", "--rm", "--network", "none", img, "true")
+	last := spareOf(t, d, next, false)
+	lastBare := spareOf(t, d, bare, true)
 	d.Stop()
 	if left := netLeftovers(d, []string{br}); len(left) > 0 {
 		t.Errorf("left after hakod's stop: %v", left)
 	}
-	for _, p := range []string{filepath.Join(d.ExecRoot, "netns", last), filepath.Join(d.ExecRoot, "network", "attachments", last+".json")} {
+	for _, p := range []string{filepath.Join(d.ExecRoot, "netns", last), filepath.Join(d.ExecRoot, "network", "attachments", last+".json"),
+		filepath.Join(d.ExecRoot, "netns", lastBare)} {
 		if fileExists(p) {
 			t.Errorf("%s left after hakod's stop", p)
 		}

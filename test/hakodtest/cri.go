@@ -81,7 +81,9 @@ func (d *Daemon) Leftovers() []string {
 		filepath.Join(d.DataRoot, "sandboxes"), filepath.Join(d.ExecRoot, "shims")} {
 		ents, _ := os.ReadDir(dir)
 		for _, e := range ents {
-			out = append(out, filepath.Join(dir, e.Name()))
+			if p := filepath.Join(dir, e.Name()); !sparePin(p) { // hakod's own (Mounts)
+				out = append(out, p)
+			}
 		}
 	}
 	return out
