@@ -67,7 +67,7 @@ func (e *Engine) viewMounts(c *Container) []viewMount {
 		out = append(out, m)
 	}
 	for _, f := range []string{"hostname", "hosts", "resolv.conf"} {
-		p := filepath.Join(e.containerDir(c.ID), f)
+		p := filepath.Join(e.RunDir(c.ID), f)
 		if _, err := os.Stat(p); err == nil && !taken["/etc/"+f] {
 			out = append(out, viewMount{dest: "/etc/" + f, source: p, rw: true})
 		}

@@ -175,7 +175,7 @@ func (e *Engine) joinSandbox(s *specs.Spec, id string, kinds []specs.LinuxNamesp
 
 // BundleSpec is the spec the container last started with.
 func (e *Engine) BundleSpec(id string) (*specs.Spec, error) {
-	data, err := os.ReadFile(filepath.Join(e.containerDir(id), "bundle", "config.json"))
+	data, err := os.ReadFile(filepath.Join(e.bundleDir(id), "config.json"))
 	if err != nil {
 		return nil, err
 	}

@@ -97,7 +97,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	if _, ok := cfg.Runtimes[cfg.DefaultRuntime]; !ok {
 		return nil, fmt.Errorf("default runtime %q is not among the configured runtimes", cfg.DefaultRuntime)
 	}
-	for _, d := range []string{cfg.containersDir(), cfg.trashDir(), cfg.shimsDir(), cfg.runtimeRoot(), cfg.tracesDir()} {
+	for _, d := range []string{cfg.containersDir(), cfg.trashDir(), cfg.runContainersDir(), cfg.shimsDir(), cfg.runtimeRoot(), cfg.tracesDir()} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
 			return nil, fmt.Errorf("create %s: %w", d, err)
 		}
@@ -175,6 +175,9 @@ func (e *Engine) DataRoot() string { return e.cfg.DataRoot }
 func (e *Engine) ExecRoot() string { return e.cfg.ExecRoot }
 
 func (c Config) containersDir() string { return filepath.Join(c.DataRoot, "containers") }
+
+// runContainersDir holds the containers' run directories (Engine.RunDir).
+func (c Config) runContainersDir() string { return filepath.Join(c.ExecRoot, "containers") }
 
 // trashDir holds the directories of removed containers until their files
 // are gone (removeFiles); on the same filesystem as containersDir, so

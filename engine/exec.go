@@ -163,7 +163,7 @@ func (e *Engine) ExecStart(ctx context.Context, id string, s Streams, detach boo
 // docker builds it: the container's environment plus the exec's, the
 // exec's user (resolved in the container) or the container's, its cwd.
 func (e *Engine) execProcess(c *Container, cfg ExecConfig) (*specs.Process, error) {
-	bundle := filepath.Join(e.containerDir(c.ID), "bundle")
+	bundle := e.bundleDir(c.ID) // container.go
 	base, err := e.bundleProcess(c, bundle)
 	if err != nil {
 		return nil, err

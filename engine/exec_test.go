@@ -16,9 +16,9 @@ import (
 // reach the kept base, and a new start replaces it.
 func TestExecProcessFromBundle(t *testing.T) {
 	e := testEngine(t)
-	e.cfg.DataRoot = t.TempDir()
+	e.cfg.DataRoot, e.cfg.ExecRoot = t.TempDir(), t.TempDir()
 	c := &Container{Record: Record{ID: "c1"}}
-	bundle := filepath.Join(e.containerDir(c.ID), "bundle")
+	bundle := filepath.Join(e.RunDir(c.ID), "bundle")
 	if err := os.MkdirAll(bundle, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -61,5 +61,34 @@ func TestExecProcessFromBundle(t *testing.T) {
 	}
 	if !slices.Equal(p3.Env, []string{"N=1"}) {
 		t.Errorf("after a new start, exec env = %q", p3.Env)
+	}
+}
+
+// TestBundleDirLegacy: the bundle is in the container's run directory;
+// one a hakod from before it left under the data root is read there until
+// the container's next start makes it anew.
+func TestBundleDirLegacy(t *testing.T) {
+	e := testEngine(t)
+	e.cfg.DataRoot, e.cfg.ExecRoot = t.TempDir(), t.TempDir()
+	id := "c2"
+	run := filepath.Join(e.RunDir(id), "bundle")
+	if got := e.bundleDir(id); got != run {
+		t.Errorf("no bundle anywhere: %s, want %s", got, run)
+	}
+	legacy := filepath.Join(e.cfg.DataRoot, "containers", id, "bundle")
+	if err := os.MkdirAll(legacy, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(legacy, "config.json"), []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.bundleDir(id); got != legacy {
+		t.Errorf("an older hakod's bundle: %s, want %s", got, legacy)
+	}
+	if err := os.MkdirAll(run, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.bundleDir(id); got != run {
+		t.Errorf("both: %s, want the run directory's %s", got, run)
 	}
 }

@@ -3,14 +3,12 @@ package engine
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
 
-	"github.com/hako-project/hako/snapshot"
 	"github.com/hako-project/hako/trace"
 )
 
@@ -93,8 +91,8 @@ func (e *Engine) exited(ctx context.Context, c *Container, task Task, st ExitSta
 	}()
 	handOff() // the delete's request goes out before the unmounts below
 	_, uspan := trace.Start(ctx, "engine.snapshot.unmount")
-	_ = snapshot.UnmountAll(filepath.Join(e.containerDir(c.ID), "bundle", "rootfs"))
-	e.unmountVolumes(c) // volumes.go
+	e.unmountRootfs(c.ID) // container.go
+	e.unmountVolumes(c)   // volumes.go
 	uspan.End(nil)
 	c.mu.Lock()
 	// A --rm container (which has no restart policy: create refuses one)
@@ -226,8 +224,8 @@ func (e *Engine) restore(ctx context.Context, c *Container) {
 	}
 	c.State.FinishedAt = time.Now().UTC()
 	e.detachNetwork(ctx, c) // network.go
-	_ = snapshot.UnmountAll(filepath.Join(e.containerDir(c.ID), "bundle", "rootfs"))
-	e.unmountVolumes(c) // volumes.go
+	e.unmountRootfs(c.ID)   // container.go
+	e.unmountVolumes(c)     // volumes.go
 	_ = e.save(c)
 	if r, _ := restartDecision(c.HostConfig.RestartPolicy, c.State, c.State.ExitCode, 0); r {
 		go func() {

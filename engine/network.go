@@ -171,7 +171,7 @@ func (e *Engine) attachRequest(rec Record) (*network.AttachRequest, error) {
 	}
 	req := &network.AttachRequest{
 		ContainerID: rec.ID, Name: rec.Name, Hostname: hostname,
-		HostsPath: filepath.Join(e.containerDir(rec.ID), "hosts"), ExtraHosts: rec.HostConfig.ExtraHosts,
+		HostsPath: filepath.Join(e.RunDir(rec.ID), "hosts"), ExtraHosts: rec.HostConfig.ExtraHosts,
 	}
 	for _, name := range endpointNames(rec) {
 		if name == network.NoneName {

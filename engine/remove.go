@@ -12,7 +12,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/hako-project/hako/errdefs"
-	"github.com/hako-project/hako/snapshot"
 	"github.com/hako-project/hako/trace"
 )
 
@@ -113,6 +112,10 @@ func (e *Engine) remove(ctx context.Context, c *Container, force bool) (err erro
 // logs included, as it goes dead (docker keeps it too; rm -f tries again).
 // What a crash leaves in the trash, Open removes.
 func (e *Engine) removeFiles(ctx context.Context, c *Container) error {
+	// The run directory is on a tmpfs: a few unlinks, done here.
+	if err := os.RemoveAll(e.RunDir(c.ID)); err != nil {
+		e.log.Warn("remove a removed container's run directory", "id", c.ID, "err", err)
+	}
 	dir, trash := e.containerDir(c.ID), filepath.Join(e.cfg.trashDir(), c.ID)
 	moved := false
 	if err := os.Rename(dir, trash); err == nil {
@@ -155,6 +158,22 @@ func (e *Engine) removeFiles(ctx context.Context, c *Container) error {
 	return nil
 }
 
+// removeStrayRunDirs removes the run directories (container.go: RunDir)
+// of containers without a record: left by a removal that could not remove
+// one (its rootfs still mounted), or by a crash during a removal.
+func (e *Engine) removeStrayRunDirs() {
+	ents, _ := os.ReadDir(e.cfg.runContainersDir())
+	for _, ent := range ents {
+		if _, ok := e.containers[ent.Name()]; ok {
+			continue
+		}
+		e.unmountRootfs(ent.Name())
+		if err := os.RemoveAll(filepath.Join(e.cfg.runContainersDir(), ent.Name())); err != nil {
+			e.log.Warn("remove the run directory of a removed container", "id", ent.Name(), "err", err)
+		}
+	}
+}
+
 // emptyTrash removes what the trash holds: container directories whose
 // background removal a crash or a stop cut short.
 func (e *Engine) emptyTrash() error {
@@ -174,7 +193,7 @@ func (e *Engine) emptyTrash() error {
 // attachments, filesystem, directory, record, volume references and names.
 func (e *Engine) cleanupRemoved(ctx context.Context, c *Container) error {
 	e.detachNetwork(ctx, c) // network.go
-	_ = snapshot.UnmountAll(filepath.Join(e.containerDir(c.ID), "bundle", "rootfs"))
+	e.unmountRootfs(c.ID)   // container.go
 	if err := e.removeFiles(ctx, c); err != nil {
 		return err
 	}

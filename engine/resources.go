@@ -139,7 +139,7 @@ func addDevice(s *specs.Spec, d container.DeviceMapping) {
 // etcFiles writes the container's /etc/hostname, /etc/hosts and
 // /etc/resolv.conf in its directory and returns their mounts.
 func (e *Engine) etcFiles(c *Container, snap Record) ([]specs.Mount, error) {
-	dir := e.containerDir(c.ID)
+	dir := e.RunDir(c.ID) // container.go
 	hostname := snap.Config.Hostname
 	if hostname == "" {
 		hostname = c.ID[:12]

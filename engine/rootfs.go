@@ -35,7 +35,7 @@ func (e *Engine) withRootfs(ctx context.Context, c *Container, fn func(root *os.
 	case container.StateRemoving, container.StateDead, "removed":
 		return errdefs.Conflictf("container %s is marked for removal", c.ID)
 	}
-	rootfs := filepath.Join(e.containerDir(c.ID), "bundle", "rootfs")
+	rootfs := filepath.Join(e.bundleDir(c.ID), "rootfs")
 	mounted, err := isMountPoint(rootfs)
 	if err != nil {
 		return err

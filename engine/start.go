@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -138,8 +139,19 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 		// a running container does nothing.
 		return nil
 	}
-	bundle := filepath.Join(e.containerDir(c.ID), "bundle")
+	bundle := filepath.Join(e.RunDir(c.ID), "bundle")
 	rootfs := filepath.Join(bundle, "rootfs")
+	if legacy := e.legacyBundleDir(c.ID); fileExists(legacy) {
+		// An older hakod's (container.go: RunDir): this start makes the
+		// bundle anew where it now goes.
+		e.unmountRootfs(c.ID)
+		if err := os.RemoveAll(legacy); err != nil {
+			return fmt.Errorf("remove the bundle of an older hakod: %w", err)
+		}
+	}
+	if err := os.Mkdir(e.RunDir(c.ID), 0o710); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("create the container's run directory: %w", err)
+	}
 	if err := os.MkdirAll(rootfs, 0o755); err != nil {
 		return err
 	}

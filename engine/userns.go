@@ -111,11 +111,12 @@ func (e *Engine) idmapRootfs(ctx context.Context, id, rootfs, userns string, roo
 	}
 	m := mounts[0]
 	// The runtime reaches the rootfs as the pod's root, a host uid that
-	// is not root: the container's directory (0710) must let it through.
-	if err := os.Chmod(e.containerDir(id), 0o711); err != nil {
+	// is not root: the container's run directory (0710) must let it
+	// through.
+	if err := os.Chmod(e.RunDir(id), 0o711); err != nil {
 		return fmt.Errorf("container directory: %w", err)
 	}
-	for d := filepath.Dir(e.containerDir(id)); d != "/" && d != "."; d = filepath.Dir(d) {
+	for d := filepath.Dir(e.RunDir(id)); d != "/" && d != "."; d = filepath.Dir(d) {
 		if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o001 == 0 {
 			return errdefs.Conflictf("a pod with a user namespace needs %s to be searchable by others (chmod o+x): its root is not the host's", d)
 		}

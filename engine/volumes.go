@@ -246,7 +246,7 @@ func (e *Engine) populateVolumes(ctx context.Context, id string, plan []plannedV
 	}
 	ctx, span := trace.Start(ctx, "engine.volumes.populate", "id", id)
 	defer func() { span.End(err) }()
-	rootfs := filepath.Join(e.containerDir(id), "bundle", "rootfs")
+	rootfs := filepath.Join(e.RunDir(id), "bundle", "rootfs")
 	if err := os.MkdirAll(rootfs, 0o755); err != nil {
 		return fmt.Errorf("create rootfs mount point: %w", err)
 	}

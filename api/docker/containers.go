@@ -178,7 +178,7 @@ func timeString(t time.Time) string {
 }
 
 func (s *Server) inspect(c engine.Record) container.InspectResponse {
-	dir := filepath.Join(s.e.DataRoot(), "containers", c.ID)
+	dir, run := filepath.Join(s.e.DataRoot(), "containers", c.ID), s.e.RunDir(c.ID)
 	st := c.State
 	state := &container.State{
 		Status: st.Status, Running: st.Status == container.StateRunning || st.Status == container.StatePaused,
@@ -196,8 +196,8 @@ func (s *Server) inspect(c engine.Record) container.InspectResponse {
 	}
 	return container.InspectResponse{
 		ID: c.ID, Created: timeString(c.Created), Path: c.Path, Args: nonNil(c.Args), State: state,
-		Image: c.ImageID, ResolvConfPath: filepath.Join(dir, "resolv.conf"), HostnamePath: filepath.Join(dir, "hostname"),
-		HostsPath: filepath.Join(dir, "hosts"), LogPath: filepath.Join(dir, c.ID+"-json.log"), Name: "/" + c.Name,
+		Image: c.ImageID, ResolvConfPath: filepath.Join(run, "resolv.conf"), HostnamePath: filepath.Join(run, "hostname"),
+		HostsPath: filepath.Join(run, "hosts"), LogPath: filepath.Join(dir, c.ID+"-json.log"), Name: "/" + c.Name,
 		RestartCount: st.RestartCount, Driver: "overlayfs", Platform: "linux", HostConfig: c.HostConfig,
 		GraphDriver: &storage.DriverData{Name: "overlayfs", Data: map[string]string{}},
 		Mounts:      mounts, Config: &cfg,

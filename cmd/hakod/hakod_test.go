@@ -343,7 +343,7 @@ func assertClean(t *testing.T, d *hakodtest.Daemon) {
 			break
 		}
 	}
-	for _, dir := range []string{filepath.Join(d.ExecRoot, "shims"), filepath.Join(d.DataRoot, "containers"), trash, layers} {
+	for _, dir := range []string{filepath.Join(d.ExecRoot, "shims"), filepath.Join(d.DataRoot, "containers"), filepath.Join(d.ExecRoot, "containers"), trash, layers} {
 		if ents, _ := os.ReadDir(dir); len(ents) > 0 {
 			t.Errorf("%s not empty: %v", dir, ents)
 		}

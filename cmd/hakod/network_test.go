@@ -637,7 +637,7 @@ exec /usr/lib/cni/bridge
 			}
 			id := d.MustDocker("inspect", "-f", "{{.Id}}", "held2")
 			// The hold was the gate's: its hook is in the spec the runtime got.
-			spec, err := os.ReadFile(filepath.Join(d.DataRoot, "containers", id, "bundle", "config.json"))
+			spec, err := os.ReadFile(filepath.Join(d.ExecRoot, "containers", id, "bundle", "config.json"))
 			if err != nil || !strings.Contains(string(spec), `"createRuntime":[{"path":"`) || !strings.Contains(string(spec), `"gate","`) {
 				t.Errorf("no start gate hook in the bundle's spec (%v)", err)
 			}

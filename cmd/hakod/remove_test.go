@@ -62,3 +62,30 @@ func TestRemoveLayerLeftDead(t *testing.T) {
 	})
 	assertClean(t, d)
 }
+
+// TestStrayRunDirRemoved: hakod's start removes the run directory (the
+// bundle and /etc files under the exec root) of a container it has no
+// record of, as a removal cut short leaves it; those of its containers
+// stay.
+func TestStrayRunDirRemoved(t *testing.T) {
+	d := hakodtest.Start(t)
+	img := d.DefaultImage()
+	id := d.MustDocker("run", "-d", img, "sleep", "60")
+	stray := filepath.Join(d.ExecRoot, "containers", strings.Repeat("ab", 32))
+	if err := os.MkdirAll(filepath.Join(stray, "bundle", "rootfs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d.Kill()
+	d.Restart()
+	if _, err := os.Stat(stray); !os.IsNotExist(err) {
+		t.Errorf("stray run directory left: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(d.ExecRoot, "containers", id, "bundle", "config.json")); err != nil {
+		t.Errorf("the running container's bundle: %v", err)
+	}
+	if out := d.MustDocker("exec", id, "cat", "/etc/hostname"); out != id[:12] {
+		t.Errorf("hostname after the restart: %q", out)
+	}
+	d.MustDocker("rm", "-f", id)
+	assertClean(t, d)
+}
