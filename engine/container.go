@@ -382,7 +382,7 @@ func (e *Engine) load(ctx context.Context) error {
 		e.names[c.Name] = c.ID
 		e.adoptVolumes(c) // volumes.go
 	}
-	e.removeStrayRunDirs() // remove.go
+	e.removeStrayRunDirs()   // remove.go
 	e.reconcileNetworks(ctx) // network.go: before restore, which may start containers again
 	for _, c := range all {
 		e.restore(ctx, c)
