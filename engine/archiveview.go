@@ -7,7 +7,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 
@@ -16,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hako-project/hako/errdefs"
+	"github.com/hako-project/hako/internal/mountns"
 	"github.com/hako-project/hako/internal/tarfs"
 	"github.com/hako-project/hako/trace"
 )
@@ -118,7 +118,7 @@ func (e *Engine) withContainerView(ctx context.Context, c *Container, fn func(ro
 		}
 		_, span := trace.Start(ctx, "engine.archive.view", "id", c.ID, "mounts", fmt.Sprint(len(mounts)))
 		defer func() { span.End(err) }()
-		return inMountNamespace(func() error {
+		return mountns.Run(func() error {
 			// Detached before the result goes back, so no copy of the
 			// container's overlay outlives the call (a start mounts it
 			// again); the volumes' binds go with it.
@@ -131,28 +131,6 @@ func (e *Engine) withContainerView(ctx context.Context, c *Container, fn func(ro
 			return fn(root, host, mounts)
 		})
 	})
-}
-
-// inMountNamespace runs fn on a locked thread in a new mount namespace, a
-// slave of hakod's, and waits for it. The thread is never unlocked: it
-// ends with its goroutine, and the namespace with it.
-func inMountNamespace(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		errc <- func() error {
-			// CLONE_NEWNS implies CLONE_FS: this thread's root and cwd
-			// are its own from here on.
-			if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-				return fmt.Errorf("unshare the mount namespace: %w", err)
-			}
-			if err := unix.Mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
-				return fmt.Errorf("make the mount namespace a slave: %w", err)
-			}
-			return fn()
-		}()
-	}()
-	return <-errc
 }
 
 // mountView binds each mount's source at its destination below host (the

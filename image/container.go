@@ -41,7 +41,7 @@ func (s *Store) PrepareContainer(ctx context.Context, key, refOrID string) (*Ima
 	// the new snapshot that makes it live.
 	s.gcMu.RLock()
 	defer s.gcMu.RUnlock()
-	mounts, err := s.snaps.Prepare(ctx, key, img.ChainID.String(), map[string]string{LabelImage: img.ID.String()})
+	mounts, err := s.snaps.Prepare(ctx, key, s.containerParent(ctx, img), map[string]string{LabelImage: img.ID.String()}) // initlayer.go
 	if err != nil {
 		return nil, nil, fmt.Errorf("container snapshot %s of image %s: %w", key, img.ID, err)
 	}

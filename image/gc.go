@@ -56,7 +56,9 @@ func (s *Store) collect(ctx context.Context, only *candidates) (GCResult, error)
 				liveBlobs[l.Digest] = true
 			}
 			if len(img.DiffIDs) > 0 {
-				liveSnaps[identity.ChainID(img.DiffIDs).String()] = true
+				chain := identity.ChainID(img.DiffIDs).String()
+				liveSnaps[chain] = true
+				liveSnaps[initLayerName(chain)] = true // initlayer.go: kept while its image is
 			}
 		}
 		leases, err := tx.Leases()

@@ -66,6 +66,8 @@ type Store struct {
 	// an operation holds it shared while it moves a blob or snapshot under
 	// a lease; GC holds it exclusively while it marks and sweeps.
 	gcMu sync.RWMutex
+	// initMu makes one init layer at a time (initlayer.go).
+	initMu sync.Mutex
 }
 
 // Open opens (creating if needed) the store under opts.Root. It removes

@@ -112,6 +112,16 @@ func listTree(t *testing.T, root string) map[string]string {
 	return out
 }
 
+// withInitFiles is view v of an image as its containers see it: with the
+// init layer's files (initlayer.go), where the image has none.
+func withInitFiles(v map[string]string) map[string]string {
+	out := map[string]string{"etc": "dir", "etc/hostname": "", "etc/hosts": "", "etc/resolv.conf": ""}
+	for k, x := range v {
+		out[k] = x
+	}
+	return out
+}
+
 func diffMaps(got, want map[string]string) string {
 	var b strings.Builder
 	for k, v := range want {
@@ -200,10 +210,11 @@ func TestWhiteoutsAndOpaqueDirsAcrossLayers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := mounts[0]; m.Type != "overlay" || len(m.LowerDirs()) != 3 || m.UpperDir() == "" || m.WorkDir() == "" {
+	// Three layers and the init layer.
+	if m := mounts[0]; m.Type != "overlay" || len(m.LowerDirs()) != 4 || m.UpperDir() == "" || m.WorkDir() == "" {
 		t.Fatalf("mount %+v", m)
 	}
-	if d := diffMaps(view(t, mounts), whiteoutView); d != "" {
+	if d := diffMaps(view(t, mounts), withInitFiles(whiteoutView)); d != "" {
 		t.Fatalf("merged view differs from docker's:\n%s", d)
 	}
 	if err := s.RemoveSnapshot(context.Background(), "ctr"); err != nil {
@@ -279,7 +290,7 @@ func TestCommitContainer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"etc": "dir", "etc/conf": "v2", "var": "dir", "var/cache": "dir", "var/cache/b": "b", "new": "n"}
+	want := withInitFiles(map[string]string{"etc": "dir", "etc/conf": "v2", "var": "dir", "var/cache": "dir", "var/cache/b": "b", "new": "n"})
 	if d := diffMaps(view(t, mounts2), want); d != "" {
 		t.Fatalf("committed image view:\n%s", d)
 	}

@@ -451,7 +451,9 @@ func TestPullGzipZstdAndUncompressedLayers(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := mountedFiles(t, mounts)
-	want := map[string]string{"gz": "file:gzip layer", "zs": "file:zstd layer", "raw": "file:plain layer"}
+	want := map[string]string{"gz": "file:gzip layer", "zs": "file:zstd layer", "raw": "file:plain layer",
+		// The init layer's (image/initlayer.go).
+		"etc": "dir", "etc/hostname": "file:", "etc/hosts": "file:", "etc/resolv.conf": "file:"}
 	if !equalMaps(files, want) {
 		t.Fatalf("view %v", files)
 	}
