@@ -105,9 +105,11 @@ type Container struct {
 	// fsMu is held while the container's filesystem is mounted by a start
 	// or by a copy, export or archive of a stopped container (rootfs.go),
 	// so its overlay upper dir is never mounted twice at once. A start
-	// holds it until the container runs or its start has failed, so stop,
-	// kill and rm -f wait on it for a start under way (startedTask).
+	// holds it until the container runs or its start has failed.
 	fsMu sync.Mutex
+	// starting is closed when the start under way has finished; nil
+	// without one (waitStart, under mu).
+	starting chan struct{}
 	// process is the process of the bundle's spec, the base of execs
 	// (exec.go: bundleProcess); nil until a start or the first exec.
 	process *specs.Process

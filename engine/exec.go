@@ -65,7 +65,7 @@ func (e *Engine) ExecCreate(ctx context.Context, ref string, cfg ExecConfig) (st
 	if err != nil {
 		return "", err
 	}
-	st := c.Snapshot().State.Status
+	st := c.SettledSnapshot().State.Status // after a start under way
 	switch st {
 	case container.StateRunning:
 	case container.StatePaused:

@@ -53,32 +53,38 @@ func (e *Engine) Start(ctx context.Context, ref string) (err error) {
 	return nil
 }
 
-// startedTask is c's task once a start under way has finished (it holds
-// fsMu until the container runs or its start has failed), nil if the
-// container does not run then. stop, kill and rm -f act on what that
-// start started, as docker's wait for the container's lock its start
-// holds; before, a stop during a start found nothing to stop and the
-// container then ran (`TestStopDuringStart`).
-func (c *Container) startedTask() Task {
+// waitStart waits for a start under way to finish: the container then
+// runs, or its start has failed. Every operation on a running container
+// (stop, kill, rm -f, pause, unpause, exec, attach's resize, top, update)
+// waits so, as docker's wait for the container's lock its start holds;
+// before, a stop during a start found nothing to stop and the container
+// then ran (`TestStopDuringStart`), and a pause or an exec answered "not
+// running" (`TestOperationsDuringStart`).
+func (c *Container) waitStart() {
 	c.mu.Lock()
-	t := c.task
+	ch := c.starting
 	c.mu.Unlock()
-	if t != nil {
-		return t
+	if ch != nil {
+		<-ch
 	}
-	c.fsMu.Lock()
-	defer c.fsMu.Unlock()
+}
+
+// startedTask is c's task once a start under way has finished, nil if the
+// container does not run then: stop, kill and rm -f act on what that
+// start started.
+func (c *Container) startedTask() Task {
+	c.waitStart()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.task
 }
 
 // SettledSnapshot is Snapshot once a start under way has finished: the
-// status docker's stop checks, which waits for the container's lock that
-// its start holds (a stop during a start then stops what it started,
-// rather than answering "not modified" for a container still "created").
+// status docker's stop checks (a stop during a start then stops what it
+// started, rather than answering "not modified" for a container still
+// "created").
 func (c *Container) SettledSnapshot() Record {
-	c.startedTask()
+	c.waitStart()
 	return c.Snapshot()
 }
 
@@ -127,7 +133,19 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	defer c.fsMu.Unlock()
 	c.mu.Lock()
 	removing, started := c.removing, c.task != nil
+	done := make(chan struct{})
+	if !removing && !started {
+		c.starting = done // waitStart
+	}
 	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		if c.starting == done {
+			c.starting = nil
+		}
+		c.mu.Unlock()
+		close(done)
+	}()
 	switch {
 	case removing:
 		// rm -f came between Start's checks and here; it waits for

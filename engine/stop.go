@@ -187,6 +187,7 @@ func (e *Engine) runningTask(ref string) (*Container, Task, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	c.waitStart() // start.go
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.task == nil || (c.State.Status != container.StateRunning && c.State.Status != container.StatePaused) {

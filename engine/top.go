@@ -25,7 +25,7 @@ func (e *Engine) Top(ctx context.Context, ref, psArgs string) (container.TopResp
 	if err != nil {
 		return container.TopResponse{}, err
 	}
-	snap := c.Snapshot()
+	snap := c.SettledSnapshot() // after a start under way
 	switch snap.State.Status {
 	case container.StateRunning, container.StatePaused:
 	case container.StateRestarting:

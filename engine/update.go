@@ -22,6 +22,9 @@ func (e *Engine) UpdateContainer(ctx context.Context, ref string, u container.Up
 	}
 	ctx, span := trace.Start(ctx, "engine.update", "id", c.ID)
 	defer func() { span.End(err) }()
+	// After a start under way, which made the cgroups from the old
+	// configuration: the new one then reaches them (start.go).
+	c.waitStart()
 	c.mu.Lock()
 	hc := *c.HostConfig
 	c.mu.Unlock()

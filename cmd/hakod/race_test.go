@@ -169,3 +169,46 @@ func TestRemoveWithoutForceDuringStart(t *testing.T) {
 	}
 	assertClean(t, d)
 }
+
+// TestOperationsDuringStart: pause, exec, top and update sent while a
+// start is under way wait for it and then act on the running container,
+// as docker's do (they used to answer "is not running", or, for update,
+// change only the record, the container running with its old limits).
+func TestOperationsDuringStart(t *testing.T) {
+	d := hakodtest.Start(t)
+	img := d.DefaultImage()
+	for i, op := range [][]string{
+		{"pause"}, {"exec", "", "true"}, {"top"}, {"update", "--memory", "64m", "--memory-swap", "128m"},
+	} {
+		name := fmt.Sprintf("during%d", i)
+		id := d.MustDocker("create", "--name", name, img, "sleep", "100")
+		started := startUnderWay(t, d, name, id)
+		args := append([]string{op[0]}, op[1:]...)
+		if op[0] == "exec" {
+			args[1] = name
+		} else {
+			args = append(args, name)
+		}
+		if out, errs, code := d.Docker(args...); code != 0 {
+			t.Errorf("%s during the start: %d %s %s", op[0], code, out, errs)
+		}
+		if e := <-started; e != "" {
+			t.Errorf("start %s: %s", name, e)
+		}
+		want := "running"
+		if op[0] == "pause" {
+			want = "paused"
+		}
+		if st := d.MustDocker("inspect", "-f", "{{.State.Status}}", name); st != want {
+			t.Errorf("%s after %s during its start: %s, want %s", name, op[0], st, want)
+		}
+		if op[0] == "update" {
+			// The running container's cgroup has the new limit.
+			if got := d.MustDocker("exec", name, "sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max"); got != "67108864" {
+				t.Errorf("memory limit after an update during the start: %q", got)
+			}
+		}
+		d.MustDocker("rm", "-f", name)
+	}
+	assertClean(t, d)
+}
