@@ -20,9 +20,10 @@
 #   PARALLEL     containers started at once in the bridge section (default 20)
 #   PAR_ITER     measured rounds of those parallel starts per variant (default 5)
 #   BRIDGE       0 skips the bridge section (default 1)
-#   SETTLE       0: in the bridge section, time each round at once after the
-#                one before, as before 2026-11-27; 1 (default): first wait
-#                until the CPUs are quiet (settle, below)
+#   SETTLE       0: time each command at once after the one before (the
+#                bridge section as before 2026-11-27, the others as before
+#                2026-11-28); 1 (default): first wait until the CPUs are
+#                quiet (settle, below)
 #   LOGDIR       keep the daemons' logs, raw samples (microseconds, one per
 #                line) and traces here (default: in the temp dir, removed)
 #
@@ -440,9 +441,13 @@ cli() { # cli VARIANT: sets CLI to the client command of VARIANT
 }
 
 # settle: waits until the machine is quiet, at most 10 s: until the CPUs
-# were at least 90% idle over 0.2 s (/proc/stat). The bridge section calls it
-# before each round, so that no round pays for work the round before left
-# running: hakod detaches a removed container from its networks in the
+# were at least 90% idle over 0.2 s (/proc/stat). Every timed command waits
+# for it, so that none pays for work the command before left running
+# (since 2026-11-28 in the first section too: without, a hako CLI run
+# followed a docker CLI run against the same hakod, or its own previous
+# run, at once, and paid for their background work, the spare shim's and
+# namespace's making, the trash's emptying, 36.0 and 42.9 ms medians of
+# the two halves at 4a49b43). hakod detaches a removed container from its networks in the
 # background (the CNI plugins' DEL; engine/network.go), and after the
 # untimed `rm -f` of 20 containers that went on for 0.3-0.5 s of CPU into
 # whichever round came next, hakod's or dockerd's (measured 2026-11-27:
@@ -499,7 +504,12 @@ op_args() { # op_args OP DAEMON: sets ARGS to the command's arguments
 
 declare -A LOAD
 echo "timing: $N measured iterations after $W warm-ups per operation and variant; in every"
-echo "iteration the three variants run in turn, the order reversed every other iteration"
+echo "iteration the three variants run in turn, the order reversed every other iteration;"
+if [ "$SETTLE" = 1 ]; then
+	echo "each command once the CPUs are quiet (>= 90% idle over 0.2 s; SETTLE=0: at once)"
+else
+	echo "each command at once after the one before (SETTLE=0)"
+fi
 for op in "${OPS[@]}"; do
 	for ((i = 0; i < W + N; i++)); do
 		order=("${VARIANTS[@]}")
@@ -509,6 +519,7 @@ for op in "${OPS[@]}"; do
 			op_args "$op" "${DAEMON[$v]}"
 			f=
 			((i < W)) || f=$S/$op.$v
+			settle
 			timed "$f" "${CLI[@]}" "${ARGS[@]}"
 		done
 	done
