@@ -291,8 +291,9 @@ func (e *Engine) prepareNetwork(ctx context.Context, req *network.AttachRequest)
 		span.End(err)
 		return nil, err
 	}
-	if len(req.Networks) == 0 {
-		// lo only: nothing for the plugins, nothing to wait for.
+	if len(req.Networks) == 0 || p.Made() {
+		// lo only, or a spare namespace taken (network/spare.go):
+		// nothing for the plugins, nothing to wait for.
 		_, err := p.Complete(ctx)
 		span.End(err)
 		return nil, err

@@ -195,10 +195,22 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	if err != nil {
 		return err
 	}
+	// Before the bundle is written: whether the CNI plugins have to run
+	// (nil netReady: no network, or a spare namespace taken) decides on
+	// the gate below.
+	netReady, err := e.prepareNetwork(ctx, attach) // network.go
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil && attach != nil {
+			e.abortNetwork(ctx, c, netReady)
+		}
+	}()
 	// A container that hakod attaches to networks while the runtime
 	// creates it waits for them at a start gate (gate.go).
 	var gate *startGate
-	if e.cfg.GatePath != "" && attach != nil && len(attach.Networks) > 0 {
+	if e.cfg.GatePath != "" && netReady != nil {
 		if gate, err = newStartGate(bundle); err != nil {
 			return err
 		}
@@ -212,16 +224,7 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), data, 0o600); err != nil {
 		return fmt.Errorf("write bundle: %w", err)
 	}
-	c.setBundleProcess(spec.Process)               // spec is not used (or changed) past here
-	netReady, err := e.prepareNetwork(ctx, attach) // network.go
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil && attach != nil {
-			e.abortNetwork(ctx, c, netReady)
-		}
-	}()
+	c.setBundleProcess(spec.Process) // spec is not used (or changed) past here
 	if gate != nil {
 		if netReady == nil {
 			gate.open(nil)

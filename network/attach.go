@@ -75,6 +75,11 @@ type Pending struct {
 // NetNS is the path of the pending attachment's namespace.
 func (p *Pending) NetNS() string { return p.att.NetNS }
 
+// Made reports whether the endpoints exist already (a spare namespace was
+// taken, spare.go): Complete then only records the attachment, in well
+// under a millisecond, and there is nothing to wait for.
+func (p *Pending) Made() bool { return p.made }
+
 // Prepare does the quick part of attaching a container, which decides
 // whether it can be attached at all: the networks are resolved and checked
 // as docker checks them, the published ports reserved (a port already in

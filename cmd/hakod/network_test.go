@@ -701,6 +701,10 @@ func TestNetworkSpares(t *testing.T) {
 	if fileExists(filepath.Join(d.ExecRoot, "netns", spare)) {
 		t.Errorf("the taken spare's pin is left")
 	}
+	// Its network is ready before the runtime starts: no start gate.
+	if spec, err := os.ReadFile(filepath.Join(d.ExecRoot, "containers", id, "bundle", "config.json")); err != nil || strings.Contains(string(spec), `"gate","`) {
+		t.Errorf("a start gate for a container on a spare endpoint (%v)", err)
+	}
 	if out, errs, code := d.Docker("exec", id, "ping", "-c1", "-W2", gw); code != 0 {
 		t.Errorf("ping the gateway from a container on the taken spare: %s %s", out, errs)
 	}
