@@ -148,8 +148,8 @@ func (e *Engine) start(ctx context.Context, c *Container) (err error) {
 	}()
 	switch {
 	case removing:
-		// rm -f came between Start's checks and here; it waits for
-		// fsMu, then finds nothing started.
+		// rm -f came between Start's checks and here: it found no
+		// start under way (waitStart) and nothing started.
 		return errdefs.Conflictf("container is marked for removal and cannot be started")
 	case started:
 		// Another start got here first (two `docker start` at once, or
