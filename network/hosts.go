@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -31,6 +32,13 @@ type peer struct {
 func renderHosts(a *Attachment, peers map[string][]peer) []byte {
 	var b bytes.Buffer
 	b.WriteString(hostsDefaults)
+	addressed := slices.ContainsFunc(a.Endpoints, func(ep Endpoint) bool { return ep.Address.IsValid() })
+	if !addressed && a.Hostname != "" {
+		// lo only (--network none): the host name on a loopback address,
+		// as the engine's first version of the file has it (engine:
+		// etcFiles), which this one replaces.
+		fmt.Fprintf(&b, "127.0.1.1\t%s\n", a.Hostname)
+	}
 	for _, h := range a.ExtraHosts {
 		if name, ip, ok := strings.Cut(h, ":"); ok {
 			fmt.Fprintf(&b, "%s\t%s\n", ip, name)

@@ -106,6 +106,12 @@ func TestRenderHosts(t *testing.T) {
 	if got != hostsDefaults+"10.1.0.3\th2\n" {
 		t.Errorf("hosts without peers:\n%s", got)
 	}
+	// lo only (--network none): the host name on a loopback address, as
+	// the engine's first version of the file.
+	got = string(renderHosts(&Attachment{ContainerID: strings.Repeat("e", 64), Hostname: "h3", ExtraHosts: []string{"x:10.0.0.9"}}, nil))
+	if got != hostsDefaults+"127.0.1.1\th3\n10.0.0.9\tx\n" {
+		t.Errorf("hosts of a namespace with lo only:\n%s", got)
+	}
 }
 
 func TestWithSbinPath(t *testing.T) {

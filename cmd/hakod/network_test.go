@@ -726,6 +726,9 @@ func TestNetworkSpares(t *testing.T) {
 	if out := d.MustDocker("exec", none, "ip", "-o", "link"); strings.Count(out, "\n") != 0 || !strings.Contains(out, "lo: <LOOPBACK,UP") {
 		t.Errorf("links of a --network none container (want lo only, up):\n%s", out)
 	}
+	if out := d.MustDocker("exec", none, "cat", "/etc/hosts"); !strings.Contains(out, "127.0.0.1\tlocalhost\n") || !strings.Contains(out, "127.0.1.1\t"+none[:12]) {
+		t.Errorf("/etc/hosts of a --network none container:\n%s", out)
+	}
 	spareOf(t, d, bare, true)
 	d.MustDocker("rm", "-f", none)
 	assertNoNetLeftovers(t, d, []string{br}, none, bare)
