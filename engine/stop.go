@@ -126,6 +126,11 @@ func (e *Engine) Kill(ctx context.Context, ref, signal string) error {
 		return err
 	}
 	e.events.emitContainer(c, "kill", map[string]string{"signal": sigNumber(sig)})
+	if sig == syscall.SIGKILL {
+		// As docker's: a kill -9 returns once the container has stopped
+		// (a stop or an inspect right after sees it exited).
+		return e.waitStopped(ctx, c)
+	}
 	return nil
 }
 
