@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -61,6 +62,8 @@ type Registry struct {
 	// Dir is the registry's storage root.
 	Dir string
 	cmd *exec.Cmd
+	// release lets the thread that started the registry go (startOnThread).
+	release chan struct{}
 }
 
 // RegistryOptions configure StartRegistry.
@@ -130,12 +133,13 @@ http:
 		cmd := exec.Command(RegistryBinary, "serve", cfgPath)
 		cmd.Stdout, cmd.Stderr = logf, logf
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
+		release, err := startOnThread(cmd)
+		if err != nil {
 			logf.Close()
 			return nil, fmt.Errorf("start docker-registry: %w", err)
 		}
 		logf.Close()
-		r := &Registry{Host: host, Dir: filepath.Join(dir, "data"), cmd: cmd}
+		r := &Registry{Host: host, Dir: filepath.Join(dir, "data"), cmd: cmd, release: release}
 		if r.waitReady(10 * time.Second) {
 			return r, nil
 		}
@@ -169,6 +173,32 @@ func (r *Registry) Stop() {
 		r.cmd.Process.Kill()
 		r.cmd.Wait()
 	}
+	if r.release != nil {
+		close(r.release)
+		r.release = nil
+	}
+}
+
+// startOnThread starts cmd from a thread of its own, which stays locked to
+// its goroutine until release is closed. Pdeathsig kills the child when
+// the thread that started it ends, not the process: a thread taken from
+// Go's pool could later be locked by code that lets it end (the image
+// store's init layer, made in a mount namespace of its own on a thread
+// that then ends, internal/mountns), which killed the registry in the
+// middle of a test.
+func startOnThread(cmd *exec.Cmd) (release chan struct{}, err error) {
+	release = make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		err := cmd.Start()
+		errc <- err
+		if err == nil {
+			<-release
+		}
+		runtime.UnlockOSThread()
+	}()
+	return release, <-errc
 }
 
 // BlobPath is where the registry stores blob dgst ("sha256:<hex>"), so a
