@@ -90,6 +90,9 @@ func (s *Store) makeInitLayer(ctx context.Context, chain, name string) (err erro
 		if err := snapshot.MountAll(mounts, dir); err != nil {
 			return err
 		}
+		// Unmounted before the commit, rather than when the thread's
+		// namespace goes: the layer is a lower dir of containers next.
+		defer func() { _ = snapshot.UnmountAll(dir) }()
 		for _, f := range initFiles {
 			if err := makeInitFile(dir, f); err != nil {
 				return err
