@@ -384,8 +384,9 @@ func (e *Engine) load(ctx context.Context) error {
 		e.names[c.Name] = c.ID
 		e.adoptVolumes(c) // volumes.go
 	}
-	e.removeStrayRunDirs()   // remove.go
-	e.reconcileNetworks(ctx) // network.go: before restore, which may start containers again
+	e.removeStrayRunDirs()       // remove.go
+	e.removeOrphanSnapshots(ctx) // remove.go
+	e.reconcileNetworks(ctx)     // network.go: before restore, which may start containers again
 	for _, c := range all {
 		e.restore(ctx, c)
 	}

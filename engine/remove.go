@@ -12,6 +12,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/hako-project/hako/errdefs"
+	"github.com/hako-project/hako/image"
+	"github.com/hako-project/hako/snapshot"
 	"github.com/hako-project/hako/trace"
 )
 
@@ -156,6 +158,34 @@ func (e *Engine) removeFiles(ctx context.Context, c *Container) error {
 		}
 	}()
 	return nil
+}
+
+// removeOrphanSnapshots removes the writable layers of containers without
+// a record. Create prepares a container's layer before it saves its record,
+// and a hakod killed in between left the layer behind for good: nothing
+// listed it, and the image it was made from stayed "in use" (rmi refused,
+// GC kept its layers). Container layers are the only active snapshots with
+// image.LabelImage (PrepareContainer, called by create alone), so at start,
+// before any create, an active snapshot with that label and no container
+// is such a leftover.
+func (e *Engine) removeOrphanSnapshots(ctx context.Context) {
+	infos, err := e.images.Snapshots().List(ctx)
+	if err != nil {
+		e.log.Warn("list snapshots for containers' leftover layers", "err", err)
+		return
+	}
+	for _, in := range infos {
+		if in.Kind != snapshot.Active || in.Labels[image.LabelImage] == "" {
+			continue
+		}
+		if _, ok := e.containers[in.Name]; ok {
+			continue
+		}
+		e.log.Info("removing the layer of a container that has no record", "id", in.Name)
+		if err := e.images.RemoveSnapshot(ctx, in.Name); err != nil && !errdefs.IsNotFound(err) {
+			e.log.Warn("remove the layer of a container that has no record", "id", in.Name, "err", err)
+		}
+	}
 }
 
 // removeStrayRunDirs removes the run directories (container.go: RunDir)

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hako-project/hako/snapshot"
 	"github.com/hako-project/hako/test/hakodtest"
 )
 
@@ -87,5 +90,58 @@ func TestStrayRunDirRemoved(t *testing.T) {
 		t.Errorf("hostname after the restart: %q", out)
 	}
 	d.MustDocker("rm", "-f", id)
+	assertClean(t, d)
+}
+
+// TestOrphanLayerRemoved: a container layer without a container record, as
+// a hakod killed between create's two steps (the layer prepared, the record
+// not yet saved) leaves, is removed at the next start: it used to stay for
+// good, and kept its image "in use" (rmi refused). A container that has a
+// record keeps its layer.
+func TestOrphanLayerRemoved(t *testing.T) {
+	d := hakodtest.Start(t)
+	img := d.DefaultImage()
+	d.MustDocker("create", "--name", "kept", img, "sh", "-c", "echo still here")
+	keptID := d.MustDocker("inspect", "-f", "{{.Id}}", "kept")
+	d.Stop()
+
+	ctx := context.Background()
+	snaps, err := snapshot.Open(filepath.Join(d.DataRoot, "snapshots"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, err := snaps.Stat(ctx, keptID)
+	if err != nil {
+		t.Fatalf("the kept container's layer: %v", err)
+	}
+	orphanID := strings.Repeat("0f", 32)
+	if _, err := snaps.Prepare(ctx, orphanID, kept.Parent, kept.Labels); err != nil {
+		t.Fatal(err)
+	}
+	orphan, err := snaps.Stat(ctx, orphanID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snaps.Close(); err != nil {
+		t.Fatal(err)
+	}
+	orphanDir := filepath.Join(d.DataRoot, "snapshots", "snapshots", strconv.FormatUint(orphan.ID, 10))
+	if _, err := os.Stat(orphanDir); err != nil {
+		t.Fatalf("the orphan layer's directory: %v", err)
+	}
+
+	d.Restart()
+	if _, err := os.Stat(orphanDir); !os.IsNotExist(err) {
+		t.Errorf("the orphan layer's directory is still there after the restart (%v)", err)
+	}
+	if !strings.Contains(d.Log(), orphanID) {
+		t.Errorf("hakod's log does not name the orphan layer it removed:\n%s", d.Log())
+	}
+	if out := d.MustDocker("start", "-a", "kept"); out != "still here" {
+		t.Errorf("the kept container: %q", out)
+	}
+	d.MustDocker("rm", "kept")
+	// Nothing holds the image now: rmi removes it.
+	d.MustDocker("rmi", img)
 	assertClean(t, d)
 }
