@@ -145,3 +145,34 @@ func TestOrphanLayerRemoved(t *testing.T) {
 	d.MustDocker("rmi", img)
 	assertClean(t, d)
 }
+
+// TestRecordWithoutLayer: what a crash in a removal can leave (the layer
+// goes before the record): a container whose layer is gone is still
+// listed, its start fails naming its filesystem, and rm removes it.
+func TestRecordWithoutLayer(t *testing.T) {
+	d := hakodtest.Start(t)
+	img := d.DefaultImage()
+	d.MustDocker("create", "--name", "layerless", img, "true")
+	id := d.MustDocker("inspect", "-f", "{{.Id}}", "layerless")
+	d.Stop()
+	snaps, err := snapshot.Open(filepath.Join(d.DataRoot, "snapshots"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snaps.Remove(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if err := snaps.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d.Restart()
+	if out := d.MustDocker("ps", "-aq", "--filter", "name=layerless"); out == "" {
+		t.Fatal("the container is no longer listed")
+	}
+	_, errOut, code := d.Docker("start", "layerless")
+	if code == 0 || !strings.Contains(errOut, "filesystem") {
+		t.Errorf("start of a container without its layer: exit %d, %q; want a failure naming its filesystem", code, errOut)
+	}
+	d.MustDocker("rm", "layerless")
+	assertClean(t, d)
+}
