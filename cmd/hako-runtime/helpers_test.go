@@ -19,6 +19,9 @@ import (
 var runtimeBin string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(traceWriterEnv) != "" {
+		os.Exit(writeTraceLines()) // trace_test.go
+	}
 	code := func() int {
 		flag.Parse()
 		runtimeBin = os.Getenv("HAKO_RUNTIME")
