@@ -176,3 +176,41 @@ func TestRecordWithoutLayer(t *testing.T) {
 	d.MustDocker("rm", "layerless")
 	assertClean(t, d)
 }
+
+// TestRemoveLayerLeftDeadRm: a --rm container whose layer cannot be removed
+// at its exit (a mount left inside) stays, dead, as with docker: a
+// restarted hakod still lists it (it tries the removal again, which fails
+// again), and rm removes it once the mount is gone.
+func TestRemoveLayerLeftDeadRm(t *testing.T) {
+	d := hakodtest.Start(t)
+	img := d.DefaultImage()
+	d.MustDocker("run", "-d", "--rm", "--name", "deadrm", img, "sh", "-c", "touch /marker-deadrm; sleep 100000")
+	var marks []string
+	untilTrue(t, "the container's marker in its layer", func() bool {
+		marks, _ = filepath.Glob(filepath.Join(d.DataRoot, "snapshots", "snapshots", "*", "fs", "marker-deadrm"))
+		return len(marks) == 1
+	})
+	busy := filepath.Join(filepath.Dir(marks[0]), "busy")
+	must(t, os.Mkdir(busy, 0o755))
+	must(t, unix.Mount("tmpfs", busy, "tmpfs", 0, ""))
+	mounted := true
+	defer func() {
+		if mounted {
+			_ = unix.Unmount(busy, unix.MNT_DETACH)
+		}
+	}()
+	d.MustDocker("kill", "deadrm")
+	untilTrue(t, "the container dead", func() bool {
+		st, _, _ := d.Docker("inspect", "-f", "{{.State.Status}}", "deadrm")
+		return strings.TrimSpace(st) == "dead"
+	})
+	d.Stop()
+	d.Restart()
+	if st, errs, code := d.Docker("inspect", "-f", "{{.State.Status}}", "deadrm"); code != 0 || strings.TrimSpace(st) != "dead" {
+		t.Fatalf("after a restart: status %q (exit %d, %s), want the container still there, dead", st, code, errs)
+	}
+	must(t, unix.Unmount(busy, 0))
+	mounted = false
+	d.MustDocker("rm", "deadrm")
+	assertClean(t, d)
+}
