@@ -328,8 +328,15 @@ func (e *Engine) detachNetwork(ctx context.Context, c *Container) {
 		return
 	}
 	// In the background: the container's processes are gone, and
-	// `run --rm` need not wait for the CNI plugins.
-	e.cfg.Networks.DetachInBackground(ctx, c.ID)
+	// `run --rm` need not wait for the CNI plugins. Its trace, though,
+	// waits for their spans.
+	if done := e.cfg.Networks.DetachInBackground(ctx, c.ID); done != nil {
+		release := e.holdTrace(ctx) // monitor.go
+		go func() {
+			<-done
+			release()
+		}()
+	}
 }
 
 // reconcileNetworks detaches, after a restart of hakod, the attachments of

@@ -148,8 +148,10 @@ func (e *Engine) removeFiles(ctx context.Context, c *Container) error {
 		return nil
 	}
 	e.wg.Add(1)
+	release := e.holdTrace(ctx) // monitor.go
 	go func() {
 		defer e.wg.Done()
+		defer release()
 		_, span := trace.Start(ctx, "engine.remove.dir")
 		err := os.RemoveAll(trash)
 		span.End(err)

@@ -15,14 +15,93 @@ import (
 // (hakod, the shim, the runtime, the container's init) appends its spans to
 // one file per trace under the exec root, so a client can read the whole
 // tree afterwards. Old traces are removed after an hour.
+//
+// Work a traced request sets going in the background (a container's CNI
+// DEL, the emptying of its directory from the trash) holds its trace
+// (Hold): the file of each tracer writing to it stays open until that work
+// is done (CloseWhenIdle), and Spans waits for it, so that a `hako run --rm
+// --trace` shows the teardown too. Before, those spans went to a closed
+// file and were lost.
 type Traces struct {
 	dir string
 
 	mu        sync.Mutex
 	lastPrune time.Time
+	holds     map[string]*traceHold
 }
 
-func newTraces(dir string) *Traces { return &Traces{dir: dir} }
+// traceHold is the background work under way in one trace.
+type traceHold struct {
+	n       int
+	idle    chan struct{} // closed when n drops to 0
+	closers []*os.File    // closed then
+}
+
+// traceHoldWait bounds how long Spans waits for a trace's background work:
+// a CNI plugin that hangs must not hang the client's trace.
+const traceHoldWait = 5 * time.Second
+
+func newTraces(dir string) *Traces { return &Traces{dir: dir, holds: map[string]*traceHold{}} }
+
+// Hold marks work under way that writes spans to traceID's file, until
+// release is called.
+func (t *Traces) Hold(traceID string) (release func()) {
+	t.mu.Lock()
+	h := t.holds[traceID]
+	if h == nil {
+		h = &traceHold{idle: make(chan struct{})}
+		t.holds[traceID] = h
+	}
+	h.n++
+	t.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			t.mu.Lock()
+			h.n--
+			var closers []*os.File
+			if h.n == 0 {
+				close(h.idle)
+				closers = h.closers
+				delete(t.holds, traceID)
+			}
+			t.mu.Unlock()
+			for _, f := range closers {
+				f.Close()
+			}
+		})
+	}
+}
+
+// CloseWhenIdle closes f, a file a tracer of traceID writes to, once no
+// background work holds the trace: at once, mostly.
+func (t *Traces) CloseWhenIdle(traceID string, f *os.File) {
+	t.mu.Lock()
+	if h := t.holds[traceID]; h != nil {
+		h.closers = append(h.closers, f)
+		t.mu.Unlock()
+		return
+	}
+	t.mu.Unlock()
+	f.Close()
+}
+
+// waitIdle waits, traceHoldWait at most, until no background work holds
+// traceID.
+func (t *Traces) waitIdle(traceID string) {
+	t.mu.Lock()
+	h := t.holds[traceID]
+	t.mu.Unlock()
+	if h == nil {
+		return
+	}
+	timer := time.NewTimer(traceHoldWait)
+	defer timer.Stop()
+	select {
+	case <-h.idle:
+	case <-timer.C:
+	}
+}
 
 const traceKeep = time.Hour
 
@@ -87,11 +166,13 @@ type lateFile struct{ f *os.File }
 
 func (l *lateFile) Write(p []byte) (int, error) { return l.f.Write(p) }
 
-// Spans returns what has been recorded for traceID.
+// Spans returns what has been recorded for traceID, once the background
+// work that holds it is done.
 func (t *Traces) Spans(traceID string) ([]trace.SpanData, error) {
 	if len(traceID) != 32 || strings.Trim(traceID, "0123456789abcdef") != "" {
 		return nil, os.ErrNotExist
 	}
+	t.waitIdle(traceID)
 	f, err := os.Open(t.File(traceID))
 	if err != nil {
 		return nil, err

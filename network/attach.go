@@ -342,21 +342,23 @@ func (m *Manager) Detach(ctx context.Context, id string) error {
 // processes are gone (its stop, its removal): the DELs run off the path of
 // `run --rm`, and whatever needs what the attachment holds waits for them
 // (a new start of the same container, a container publishing ports,
-// removing a network, Detach, Settle, Close).
+// removing a network, Detach, Settle, Close). done is closed once it is
+// undone (the caller's trace waits for its spans).
 //
-// With a detach of id already under way it does nothing: that one does the
-// same work, and waiting for the container's lock it holds would put its
-// DELs back on the path (a `run --rm` detaches at the exit and again at
-// the removal).
-func (m *Manager) DetachInBackground(ctx context.Context, id string) {
+// With a detach of id already under way it does nothing and returns nil:
+// that one does the same work, and waiting for the container's lock it
+// holds would put its DELs back on the path (a `run --rm` detaches at the
+// exit and again at the removal).
+func (m *Manager) DetachInBackground(ctx context.Context, id string) (done <-chan struct{}) {
 	m.mu.Lock()
 	att := m.attachments[id]
 	busy := att != nil && att.detaching != nil
 	m.mu.Unlock()
 	if busy {
-		return
+		return nil
 	}
-	m.startDetach(ctx, id)
+	done, _ = m.startDetach(ctx, id)
+	return done
 }
 
 // startDetach starts undoing id's attachment; done is closed when it is

@@ -113,7 +113,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			tr, f, err = s.e.Traces().OpenNew()
 		}
 		if err == nil && tr != nil {
-			defer f.Close()
+			// Open while what the request set going in the background
+			// writes its spans (engine.Traces.Hold).
+			defer s.e.Traces().CloseWhenIdle(tr.TraceID(), f)
 			var span *trace.Span
 			ctx, span = trace.Start(trace.WithTracer(ctx, tr), "api.docker.request", "method", r.Method, "path", r.URL.Path)
 			sw := &statusWriter{ResponseWriter: w, status: 200}

@@ -425,6 +425,34 @@ func TestNetworkRunRmLeavesNothing(t *testing.T) {
 	d.MustDocker("network", "rm", "loopnet")
 }
 
+// TestNetworkTraceShowsTeardown: the network's teardown, which runs in the
+// background after a container's exit (the CNI plugins' DEL, the namespace's
+// removal), is in `hako run --rm --trace`'s tree: the trace waits for it.
+// Before, its spans went to a file already closed, and were lost.
+func TestNetworkTraceShowsTeardown(t *testing.T) {
+	needCNI(t)
+	d := hakodtest.Start(t)
+	img := d.DefaultImage()
+	// A published port: no spare namespace fits, so ADD and DEL both run.
+	cmd := exec.Command(d.Bin.HakoClient, "run", "--rm", "--trace", "-p", fmt.Sprintf("127.0.0.1:%d:80", freePort(t)), img, "true")
+	cmd.Env = append(os.Environ(), "HAKO_HOST="+d.Host)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+	tr := stderr.String()
+	_, exited := spanLine(tr, "engine.exited")
+	_, del := spanLine(tr, "network.cni.del")
+	_, rm := spanLine(tr, "network.netns.remove")
+	if exited < 0 || del <= exited || rm != del {
+		t.Errorf("the teardown (network.cni.del, network.netns.remove) should be under engine.exited:\n%s", tr)
+	}
+	if n := strings.Count(tr, "command=DEL"); n != 2 {
+		t.Errorf("%d DELs in the trace, want the bridge's and the portmap's:\n%s", n, tr)
+	}
+}
+
 // rulesNaming lists the nat rules containing one of subs.
 func rulesNaming(subs ...string) string {
 	o, _ := exec.Command("iptables", "-w", "-t", "nat", "-S").Output()

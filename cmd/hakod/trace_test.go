@@ -70,10 +70,13 @@ func TestRunRmTrace(t *testing.T) {
 		_, cleanup := spanLine(tr, "engine.remove.cleanup")
 		// The first removal spans are siblings of the delete (deeper than
 		// the clean-up, which is engine.exited's sibling). The directory's
-		// files go in the background (engine.remove.dir, often after the
-		// CLI has read the trace).
+		// files go in the background (engine.remove.dir), which the trace
+		// waits for (engine.Traces.Hold).
 		if del < 0 || snap != del || cleanup < 0 || cleanup >= del {
 			t.Errorf("run %d: the layer should be removed under engine.exited, beside engine.task.delete:\n%s", i, tr)
+		}
+		if _, dir := spanLine(tr, "engine.remove.dir"); dir != del {
+			t.Errorf("run %d: engine.remove.dir should be in the trace, beside engine.task.delete:\n%s", i, tr)
 		}
 	}
 	assertClean(t, d)
