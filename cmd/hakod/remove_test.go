@@ -31,15 +31,7 @@ func TestRemoveLayerLeftDead(t *testing.T) {
 		t.Fatalf("the container's layer: found %v", marks)
 	}
 	layer := filepath.Dir(filepath.Dir(marks[0]))
-	busy := filepath.Join(filepath.Dir(marks[0]), "busy")
-	must(t, os.Mkdir(busy, 0o755))
-	must(t, unix.Mount("tmpfs", busy, "tmpfs", 0, ""))
-	mounted := true
-	defer func() {
-		if mounted {
-			_ = unix.Unmount(busy, unix.MNT_DETACH)
-		}
-	}()
+	unmount := busyMount(t, filepath.Dir(marks[0]))
 
 	if _, errs, code := d.Docker("rm", "deadone"); code == 0 || !strings.Contains(errs, "remove the container's filesystem") {
 		t.Fatalf("rm with a mount inside the layer: exit %d, %s", code, errs)
@@ -54,8 +46,7 @@ func TestRemoveLayerLeftDead(t *testing.T) {
 		t.Errorf("the dead container's directory: %v", err)
 	}
 
-	must(t, unix.Unmount(busy, 0))
-	mounted = false
+	unmount()
 	d.MustDocker("rm", "deadone")
 	untilTrue(t, "the removed container's directory and layer gone", func() bool {
 		_, derr := os.Stat(filepath.Join(d.DataRoot, "containers", id))
@@ -64,6 +55,27 @@ func TestRemoveLayerLeftDead(t *testing.T) {
 		return os.IsNotExist(derr) && os.IsNotExist(lerr) && len(trash) == 0
 	})
 	assertClean(t, d)
+}
+
+// busyMount mounts a tmpfs on a new directory in dir (a container's layer),
+// as a volume left mounted there would be, so that the layer cannot be
+// removed; unmount takes it away (the test's clean-up does, if it fails
+// first).
+func busyMount(t *testing.T, dir string) (unmount func()) {
+	t.Helper()
+	busy := filepath.Join(dir, "busy")
+	must(t, os.Mkdir(busy, 0o755))
+	must(t, unix.Mount("tmpfs", busy, "tmpfs", 0, ""))
+	mounted := true
+	t.Cleanup(func() {
+		if mounted {
+			_ = unix.Unmount(busy, unix.MNT_DETACH)
+		}
+	})
+	return func() {
+		must(t, unix.Unmount(busy, 0))
+		mounted = false
+	}
 }
 
 // TestStrayRunDirRemoved: hakod's start removes the run directory (the
@@ -190,15 +202,7 @@ func TestRemoveLayerLeftDeadRm(t *testing.T) {
 		marks, _ = filepath.Glob(filepath.Join(d.DataRoot, "snapshots", "snapshots", "*", "fs", "marker-deadrm"))
 		return len(marks) == 1
 	})
-	busy := filepath.Join(filepath.Dir(marks[0]), "busy")
-	must(t, os.Mkdir(busy, 0o755))
-	must(t, unix.Mount("tmpfs", busy, "tmpfs", 0, ""))
-	mounted := true
-	defer func() {
-		if mounted {
-			_ = unix.Unmount(busy, unix.MNT_DETACH)
-		}
-	}()
+	unmount := busyMount(t, filepath.Dir(marks[0]))
 	d.MustDocker("kill", "deadrm")
 	untilTrue(t, "the container dead", func() bool {
 		st, _, _ := d.Docker("inspect", "-f", "{{.State.Status}}", "deadrm")
@@ -209,8 +213,7 @@ func TestRemoveLayerLeftDeadRm(t *testing.T) {
 	if st, errs, code := d.Docker("inspect", "-f", "{{.State.Status}}", "deadrm"); code != 0 || strings.TrimSpace(st) != "dead" {
 		t.Fatalf("after a restart: status %q (exit %d, %s), want the container still there, dead", st, code, errs)
 	}
-	must(t, unix.Unmount(busy, 0))
-	mounted = false
+	unmount()
 	d.MustDocker("rm", "deadrm")
 	assertClean(t, d)
 }
