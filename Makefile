@@ -10,8 +10,15 @@ LDFLAGS  := -s -w -X main.version=$(VERSION) -extldflags -static
 # hako-runtime links libseccomp (cgo, static); the others are pure Go.
 BINARIES := hako-runtime hakod hako-shim hako-init hako
 STATICCHECK ?= v0.8.2
+# make install: where the binaries, the docs and hakod's systemd unit go.
+# DESTDIR is prepended to each (packaging); the unit names BINDIR and
+# DOCDIR without it.
+PREFIX   ?= /usr/local
+BINDIR   ?= $(PREFIX)/bin
+DOCDIR   ?= $(PREFIX)/share/doc/hako
+UNITDIR  ?= /etc/systemd/system
 
-.PHONY: all build deps demo demo-runtime test unit gotest validation clitest-hakod peers bench-runtime bench-shim lint help clean
+.PHONY: all build install uninstall deps demo demo-runtime test unit gotest validation clitest-hakod peers bench-runtime bench-shim lint help clean
 
 all: build
 
@@ -20,6 +27,7 @@ help:
 	@echo "make demo-runtime  build, then run a busybox bundle with hako-runtime alone and show its step trace"
 	@echo "make test        install what the tests need, then run every test suite (what CI runs)"
 	@echo "make build       build bin/$(BINARIES)"
+	@echo "make install     build, then install the binaries in BINDIR ($(BINDIR)), the docs and hakod's systemd unit"
 	@echo "make unit        unit tests (no root needed)"
 	@echo "make gotest      every Go test, integration included (root: real containers)"
 	@echo "make validation  the OCI runtime-tools validation suite against bin/hako-runtime"
@@ -35,6 +43,19 @@ bin/%: FORCE
 	CGO_ENABLED=0 $(GO) build -tags '$(TAGS)' -ldflags '-s -w -X main.version=$(VERSION)' -o $@ ./cmd/$*
 
 FORCE:
+
+# The binaries stay together: hakod finds hako-shim, hako-runtime and
+# hako-init beside its own executable.
+install: build
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR)
+	install -m 0755 $(addprefix bin/,$(BINARIES)) $(DESTDIR)$(BINDIR)/
+	install -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' contrib/systemd/hakod.service >$(DESTDIR)$(UNITDIR)/hakod.service.tmp
+	mv $(DESTDIR)$(UNITDIR)/hakod.service.tmp $(DESTDIR)$(UNITDIR)/hakod.service
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(BINARIES)) $(DESTDIR)$(UNITDIR)/hakod.service
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 deps:
 	./scripts/deps.sh

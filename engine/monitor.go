@@ -74,16 +74,6 @@ func (e *Engine) exitContext(c *Container) (context.Context, func()) {
 	return trace.WithTracer(ctx, tr), func() { e.traces.CloseWhenIdle(tr.TraceID(), f) }
 }
 
-// holdTrace keeps ctx's trace, if it has one, open for work going on in
-// the background until release is called (Traces.Hold).
-func (e *Engine) holdTrace(ctx context.Context) (release func()) {
-	sp := trace.FromContext(ctx)
-	if sp == nil {
-		return func() {}
-	}
-	return e.traces.Hold(sp.TraceID())
-}
-
 // exited records a container's end: the runtime's container is deleted,
 // the filesystem unmounted, and the restart policy or --rm applied.
 func (e *Engine) exited(ctx context.Context, c *Container, task Task, st ExitStatus) {

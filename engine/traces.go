@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -198,4 +199,14 @@ func (t *Traces) prune() {
 			os.Remove(filepath.Join(t.dir, e.Name()))
 		}
 	}
+}
+
+// holdTrace keeps ctx's trace, if it has one, open for work going on in
+// the background until release is called (Traces.Hold).
+func (e *Engine) holdTrace(ctx context.Context) (release func()) {
+	sp := trace.FromContext(ctx)
+	if sp == nil {
+		return func() {}
+	}
+	return e.traces.Hold(sp.TraceID())
 }

@@ -58,6 +58,11 @@ type Config struct {
 	NetworkConfig                        // network.go
 }
 
+// defaultConfigFile is read at start when it exists and --config-file
+// does not name another (dockerd has /etc/docker/daemon.json, containerd
+// /etc/containerd/config.toml).
+const defaultConfigFile = "/etc/hako/hakod.toml"
+
 func defaults() Config {
 	return Config{
 		Hosts: []string{"unix:///run/hako/hako.sock"}, DataRoot: "/var/lib/hako", ExecRoot: "/run/hako",
@@ -106,6 +111,12 @@ func newCommand() *cobra.Command {
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if configFile == defaultConfigFile && !cmd.Flags().Changed("config-file") {
+				// As dockerd's daemon.json: read when present.
+				if _, err := os.Stat(configFile); errors.Is(err, os.ErrNotExist) {
+					configFile = ""
+				}
+			}
 			if configFile != "" {
 				if err := loadConfigFile(configFile, &cfg, cmd); err != nil {
 					return err
@@ -130,7 +141,7 @@ func newCommand() *cobra.Command {
 	f.StringVar(&cfg.ExecRoot, "exec-root", cfg.ExecRoot, "root of runtime state (shims, runtime state, traces)")
 	f.StringVarP(&cfg.Pidfile, "pidfile", "p", cfg.Pidfile, "file to write hakod's pid to")
 	f.StringVarP(&cfg.Group, "group", "G", cfg.Group, "group that may use the API socket")
-	f.StringVar(&configFile, "config-file", "", "TOML configuration file (keys are the long flag names)")
+	f.StringVar(&configFile, "config-file", defaultConfigFile, "TOML configuration file (keys are the long flag names); the default is read when it exists")
 	f.StringVar(&cfg.DefaultRuntime, "default-runtime", cfg.DefaultRuntime, "OCI runtime containers use unless they ask (--runtime)")
 	f.StringArrayVar(&addRuntimes, "add-runtime", nil, "register an OCI runtime: NAME=PATH")
 	f.StringSliceVar(&cfg.InsecureRegistries, "insecure-registry", nil, "registry (host:port) reached over plain http")
@@ -190,6 +201,7 @@ func run(ctx context.Context, cfg Config) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
+	sd := takeNotifySocket() // systemd.go; before anything inherits it
 	for _, d := range []string{cfg.DataRoot, cfg.ExecRoot} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
 			return fmt.Errorf("create %s: %w", d, err)
@@ -289,11 +301,17 @@ func run(ctx context.Context, cfg Config) error {
 	}
 	defer stopCRI()
 	log.Info("hakod started", "version", version, "data-root", cfg.DataRoot, "exec-root", cfg.ExecRoot, "default-runtime", cfg.DefaultRuntime)
+	if err := sd.notify("READY=1"); err != nil {
+		log.Warn("hakod is ready, but could not say so", "err", err)
+	}
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	<-sigs
 	log.Info("hakod stopping; containers keep running")
+	if err := sd.notify("STOPPING=1"); err != nil {
+		log.Warn("hakod is stopping, but could not say so", "err", err)
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(sctx)

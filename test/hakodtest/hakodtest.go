@@ -100,6 +100,7 @@ type Daemon struct {
 	Socket   string
 	Host     string // unix://Socket, for DOCKER_HOST
 	Args     []string
+	Env      []string // added to the test's environment for hakod (StartEnv)
 	cmd      *exec.Cmd
 	log      *bytes.Buffer
 	logMu    sync.Mutex
@@ -123,6 +124,12 @@ func NeedRoot(t testing.TB) {
 // stops it and removes everything.
 func Start(t testing.TB, args ...string) *Daemon {
 	t.Helper()
+	return StartEnv(t, nil, args...)
+}
+
+// StartEnv is Start with env (KEY=VALUE) added to hakod's environment.
+func StartEnv(t testing.TB, env []string, args ...string) *Daemon {
+	t.Helper()
 	NeedRoot(t)
 	bin := Build(t)
 	dir, err := os.MkdirTemp("", "hakod-")
@@ -130,7 +137,7 @@ func Start(t testing.TB, args ...string) *Daemon {
 		t.Fatal(err)
 	}
 	d := &Daemon{t: t, Bin: bin, Dir: dir, DataRoot: filepath.Join(dir, "data"), ExecRoot: filepath.Join(dir, "run"),
-		Socket: filepath.Join(dir, "hako.sock"), Args: args}
+		Socket: filepath.Join(dir, "hako.sock"), Args: args, Env: env}
 	d.Host = "unix://" + d.Socket
 	t.Cleanup(d.Cleanup)
 	d.Restart()
@@ -143,6 +150,9 @@ func (d *Daemon) Restart() {
 	args := append([]string{"-H", d.Host, "--data-root", d.DataRoot, "--exec-root", d.ExecRoot,
 		"--pidfile", filepath.Join(d.Dir, "hakod.pid"), "--log-level", "debug"}, d.Args...)
 	cmd := exec.Command(d.Bin.Hakod, args...)
+	if len(d.Env) > 0 {
+		cmd.Env = append(os.Environ(), d.Env...)
+	}
 	d.logMu.Lock()
 	if d.log == nil {
 		d.log = &bytes.Buffer{}
