@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +32,9 @@ type ExecConfig struct {
 	AttachStdout bool
 	AttachStderr bool
 	Privileged   bool
+	// DetachKeys end a terminal session attached at the start without
+	// ending the process (the API layer detects them: ErrDetach).
+	DetachKeys []byte
 }
 
 // Exec is a process added to a running container.
@@ -126,6 +130,14 @@ func (e *Engine) ExecStart(ctx context.Context, id string, s Streams, detach boo
 	if !x.Config.AttachStdin {
 		s.Stdin = nil
 	}
+	// A client that detaches (its stdin ends with ErrDetach) leaves the
+	// process running, as with docker: the start returns then, and the
+	// exit is recorded when it comes.
+	var detached chan struct{}
+	if s.Stdin != nil {
+		detached = make(chan struct{})
+		s.Stdin = &detachSignal{r: s.Stdin, ch: detached}
+	}
 	et, err := task.Exec(ctx, ExecTaskConfig{ID: id, Process: *proc, Streams: s})
 	if err != nil {
 		code := startExitCode(err)
@@ -155,8 +167,31 @@ func (e *Engine) ExecStart(ctx context.Context, id string, s Streams, detach boo
 		go finish()
 		return nil
 	}
-	finish()
+	ended := make(chan struct{})
+	go func() {
+		finish()
+		close(ended)
+	}()
+	select {
+	case <-ended:
+	case <-detached: // nil, never ready, without stdin
+	}
 	return nil
+}
+
+// detachSignal closes ch when r returns ErrDetach.
+type detachSignal struct {
+	r    io.Reader
+	ch   chan struct{}
+	once sync.Once
+}
+
+func (d *detachSignal) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	if errors.Is(err, ErrDetach) {
+		d.once.Do(func() { close(d.ch) })
+	}
+	return n, err
 }
 
 // execProcess is the container's process with the exec's changes, as

@@ -214,8 +214,12 @@ func (t *shimTask) Stats(ctx context.Context) (*cgroups.Stats, error) {
 }
 
 func (t *shimTask) Exec(ctx context.Context, cfg ExecTaskConfig) (ExecTask, error) {
+	stdin := cfg.Streams.Stdin
+	if stdin != nil {
+		stdin = detachShim{stdin}
+	}
 	x, err := t.c.Exec(t.traced(ctx), shim.ExecConfig{ID: cfg.ID, Process: cfg.Process,
-		Stdin: cfg.Streams.Stdin, Stdout: cfg.Streams.Stdout, Stderr: cfg.Streams.Stderr})
+		Stdin: stdin, Stdout: cfg.Streams.Stdout, Stderr: cfg.Streams.Stderr})
 	if err != nil {
 		return nil, classifyShim(err)
 	}

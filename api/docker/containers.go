@@ -346,7 +346,14 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 			_, _ = stderr.Write([]byte(err.Error() + "\n"))
 			return errResponded
 		}
-		streams.Stdin = &detachReader{r: rd, keys: keys}
+		// As docker's: the keys detach only a terminal's session. Without
+		// one stdin is data, passed on whatever its bytes (ctrl-p ctrl-q
+		// turns up about once in 64 KiB of binary input).
+		if tty {
+			streams.Stdin = &detachReader{r: rd, keys: keys}
+		} else {
+			streams.Stdin = rd
+		}
 	}
 	if boolValue(r, "stdout") {
 		streams.Stdout = stdout

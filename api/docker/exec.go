@@ -7,6 +7,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/hako-project/hako/engine"
+	"github.com/hako-project/hako/errdefs"
 )
 
 func (s *Server) routesExec() {
@@ -21,10 +22,14 @@ func (s *Server) execCreate(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
+	keys, err := parseDetachKeys(req.DetachKeys)
+	if err != nil {
+		return errdefs.Invalidf("Invalid escape keys (%s) provided", req.DetachKeys)
+	}
 	id, err := s.e.ExecCreate(r.Context(), r.PathValue("name"), engine.ExecConfig{
 		Cmd: req.Cmd, Env: req.Env, User: req.User, WorkingDir: req.WorkingDir, Tty: req.Tty,
 		AttachStdin: req.AttachStdin, AttachStdout: req.AttachStdout, AttachStderr: req.AttachStderr,
-		Privileged: req.Privileged,
+		Privileged: req.Privileged, DetachKeys: keys,
 	})
 	if err != nil {
 		return err
@@ -60,6 +65,11 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 	defer conn.Close()
 	stdout, stderr := outputs(conn, st.Config.Tty, nil)
 	streams := engine.Streams{Stdin: rd}
+	if st.Config.Tty {
+		// The exec's detach keys end this session and leave the process
+		// running, as docker's do; only with a terminal (containerAttach).
+		streams.Stdin = &detachReader{r: rd, keys: st.Config.DetachKeys}
+	}
 	if st.Config.AttachStdout {
 		streams.Stdout = stdout
 	}

@@ -1,6 +1,8 @@
 package cli_test
 
 import (
+	"crypto/md5"
+	"fmt"
 	"regexp"
 	"strings"
 	"syscall"
@@ -277,5 +279,51 @@ func TestNoDaemon(t *testing.T) {
 		d := s.runEnv(s.docker, "", env, args...)
 		h := s.runEnv(s.hako, "", env, args...)
 		s.requireSame(t, names{}, args, d, h)
+	}
+}
+
+// TestBinaryStdin: without a terminal, stdin is data. 200 KB holding
+// ctrl-p ctrl-q (the default detach keys) many times reach the program
+// whole through run -i and exec -i, and its output comes back.
+func TestBinaryStdin(t *testing.T) {
+	s := need(t)
+	in := make([]byte, 200_000)
+	for i := range in {
+		in[i] = byte(i * 7)
+	}
+	for i := 100; i+1 < len(in); i += 4099 {
+		in[i], in[i+1] = 0x10, 0x11
+	}
+	want := fmt.Sprintf("%x  -\n", md5.Sum(in))
+	n := names{base: "binin"}
+	s.cleanup(t, n.d(), n.h())
+	for _, c := range []struct{ bin, name string }{{s.docker, n.d()}, {s.hako, n.h()}} {
+		if r := s.run(c.bin, string(in), "run", "-i", "--rm", testImage, "md5sum"); r.code != 0 || r.out != want {
+			t.Errorf("%s run -i md5sum: want %q, got %s", c.bin, want, r)
+		}
+		s.must(t, c.bin, "run", "-d", "--name", c.name, testImage, "sleep", "1000")
+		if r := s.run(c.bin, string(in), "exec", "-i", c.name, "md5sum"); r.code != 0 || r.out != want {
+			t.Errorf("%s exec -i md5sum: want %q, got %s", c.bin, want, r)
+		}
+	}
+}
+
+// TestExecDetachKeys: ctrl-p ctrl-q ends an `exec -it` session and the
+// exec's shell keeps running in the container. Unlike run and attach, the
+// docker CLI ends such an exec with status 1 and "read escape sequence"
+// (checked against dockerd 20.10); hako's does the same.
+func TestExecDetachKeys(t *testing.T) {
+	s := need(t)
+	n := names{base: "xdetach"}
+	s.cleanup(t, n.d(), n.h())
+	for _, c := range []struct{ bin, name string }{{s.docker, n.d()}, {s.hako, n.h()}} {
+		s.must(t, c.bin, "run", "-d", "--name", c.name, testImage, "sleep", "1000")
+		code, out := s.ptySession(t, c.bin, []string{"exec", "-it", c.name, "sh"}, "echo x$((2+3))y\r", "x5y", "\x10\x11")
+		if code != 1 || !strings.Contains(out, "read escape sequence") {
+			t.Fatalf("%s: exec detach exit %d, output %q; want 1 and \"read escape sequence\"", c.bin, code, out)
+		}
+		if top := s.must(t, s.docker, "top", c.name).out; !regexp.MustCompile(`(?m) sh$`).MatchString(top) {
+			t.Errorf("%s: the exec'd shell is gone after the detach:\n%s", c.bin, top)
+		}
 	}
 }
