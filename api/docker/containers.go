@@ -333,12 +333,12 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	}
 	snap := c.Snapshot()
 	tty := snap.Config.Tty
-	conn, rd, err := hijack(w, r)
+	hc, err := hijack(w, r)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	stdout, stderr := outputs(conn, tty, nil)
+	defer hc.end()
+	stdout, stderr := outputs(hc.conn, tty, nil)
 	var streams engine.Streams
 	if boolValue(r, "stdin") && snap.Config.OpenStdin {
 		keys, err := parseDetachKeys(r.URL.Query().Get("detachKeys"))
@@ -350,9 +350,9 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 		// one stdin is data, passed on whatever its bytes (ctrl-p ctrl-q
 		// turns up about once in 64 KiB of binary input).
 		if tty {
-			streams.Stdin = &detachReader{r: rd, keys: keys}
+			streams.Stdin = &detachReader{r: hc, keys: keys}
 		} else {
-			streams.Stdin = rd
+			streams.Stdin = hc
 		}
 	}
 	if boolValue(r, "stdout") {
@@ -379,7 +379,6 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 		return errResponded
 	}
 	<-done
-	closeWrite(conn)
 	return errResponded
 }
 

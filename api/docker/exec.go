@@ -58,17 +58,17 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 		}
 		return writeJSON(w, http.StatusOK, struct{}{})
 	}
-	conn, rd, err := hijack(w, r)
+	hc, err := hijack(w, r)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	stdout, stderr := outputs(conn, st.Config.Tty, nil)
-	streams := engine.Streams{Stdin: rd}
+	defer hc.end()
+	stdout, stderr := outputs(hc.conn, st.Config.Tty, nil)
+	streams := engine.Streams{Stdin: hc}
 	if st.Config.Tty {
 		// The exec's detach keys end this session and leave the process
 		// running, as docker's do; only with a terminal (containerAttach).
-		streams.Stdin = &detachReader{r: rd, keys: st.Config.DetachKeys}
+		streams.Stdin = &detachReader{r: hc, keys: st.Config.DetachKeys}
 	}
 	if st.Config.AttachStdout {
 		streams.Stdout = stdout
@@ -79,7 +79,6 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 	if err := s.e.ExecStart(context.WithoutCancel(r.Context()), id, streams, false, h, wd); err != nil {
 		_, _ = stderr.Write([]byte(err.Error() + "\n"))
 	}
-	closeWrite(conn)
 	return errResponded
 }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/hako-project/hako/errdefs"
 )
@@ -79,10 +80,10 @@ func outputs(w io.Writer, tty bool, flush func()) (stdout, stderr io.Writer) {
 // the client asked to upgrade (docker CLI), 200 otherwise. The reader
 // includes anything the client already sent (it writes stdin right after
 // the 101, before it starts the container).
-func hijack(w http.ResponseWriter, r *http.Request) (net.Conn, *bufio.Reader, error) {
+func hijack(w http.ResponseWriter, r *http.Request) (*hijacked, error) {
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		return nil, nil, errdefs.Invalidf("cannot hijack the connection: %s", err.Error())
+		return nil, errdefs.Invalidf("cannot hijack the connection: %s", err.Error())
 	}
 	status := "HTTP/1.1 200 OK\r\n"
 	extra := ""
@@ -98,15 +99,44 @@ func hijack(w http.ResponseWriter, r *http.Request) (net.Conn, *bufio.Reader, er
 	}
 	if _, err := conn.Write([]byte(hdr + "\r\n")); err != nil {
 		conn.Close()
-		return nil, nil, err
+		return nil, err
 	}
-	return conn, brw.Reader, nil
+	return &hijacked{conn: conn, rd: brw.Reader}, nil
 }
 
-// halfCloser ends the write side of a hijacked connection when output is
-// done, so the client sees EOF while it may still send.
-func closeWrite(c net.Conn) {
-	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+// lingerTimeout bounds how long a hijacked connection whose output is
+// done waits for its client to close (hijacked.end).
+const lingerTimeout = 5 * time.Second
+
+// hijacked is a connection taken over for a process's streams. Its input
+// is read by whatever forwards stdin, and at the end by end; reads are
+// serialized, since the forwarding goroutine may still be in one then.
+type hijacked struct {
+	conn net.Conn
+	mu   sync.Mutex
+	rd   *bufio.Reader
+}
+
+func (h *hijacked) Read(p []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.rd.Read(p)
+}
+
+// end finishes the connection once the output is done. The write side is
+// closed first, so the client sees the end of the output; then whatever
+// the client still sends (stdin the process never read) is read and
+// dropped until the client closes its side, for lingerTimeout at most.
+// Closing a unix socket with unread input makes the kernel report
+// ECONNRESET to the peer instead of EOF, and the docker CLI then fails
+// with "connection reset by peer" (status 1) instead of the process's
+// status: `docker run -i IMG true <file` and `cat big | docker run -i IMG
+// head -1` did so. dockerd's clients see EOF there.
+func (h *hijacked) end() {
+	if cw, ok := h.conn.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 	}
+	_ = h.conn.SetReadDeadline(time.Now().Add(lingerTimeout))
+	_, _ = io.Copy(io.Discard, h)
+	h.conn.Close()
 }

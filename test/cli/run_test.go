@@ -327,3 +327,25 @@ func TestExecDetachKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestUnreadStdin: a program that exits without reading its stdin (4 MB
+// of it) ends the session with its own status and output, through run -i
+// and exec -i. (hakod used to close such a connection with the client's
+// input unread, and the kernel then reported ECONNRESET to the CLI, which
+// failed with status 1.)
+func TestUnreadStdin(t *testing.T) {
+	s := need(t)
+	in := strings.Repeat("0123456789abcdef", 4<<20/16)
+	n := names{base: "unread"}
+	s.cleanup(t, n.d(), n.h())
+	script := "head -c 10 >/dev/null; echo done; exit 3"
+	for _, c := range []struct{ bin, name string }{{s.docker, n.d()}, {s.hako, n.h()}} {
+		if r := s.run(c.bin, in, "run", "-i", "--rm", testImage, "sh", "-c", script); r.code != 3 || r.out != "done\n" {
+			t.Errorf("%s run -i, stdin unread: want status 3 and \"done\", got %s", c.bin, r)
+		}
+		s.must(t, c.bin, "run", "-d", "--name", c.name, testImage, "sleep", "1000")
+		if r := s.run(c.bin, in, "exec", "-i", c.name, "sh", "-c", script); r.code != 3 || r.out != "done\n" {
+			t.Errorf("%s exec -i, stdin unread: want status 3 and \"done\", got %s", c.bin, r)
+		}
+	}
+}
