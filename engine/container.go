@@ -180,12 +180,11 @@ func newID() string {
 	return hex.EncodeToString(b)
 }
 
-// validName is docker's rule for container names.
+// validName is docker's rule for container names,
+// ^[a-zA-Z0-9][a-zA-Z0-9_.-]+$: two characters at least (dockerd refuses
+// "--name g" with the message reserveName gives).
 func validName(n string) bool {
-	if len(n) < 2 && !(len(n) == 1 && isAlnum(n[0])) {
-		return false
-	}
-	if !isAlnum(n[0]) {
+	if len(n) < 2 || !isAlnum(n[0]) {
 		return false
 	}
 	for i := 1; i < len(n); i++ {

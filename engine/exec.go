@@ -223,7 +223,9 @@ func (e *Engine) execProcess(c *Container, cfg ExecConfig) (*specs.Process, erro
 		if err != nil {
 			return nil, errdefs.Invalidf("%s", err.Error())
 		}
-		p.User = specs.User{UID: u.UID, GID: u.GID, AdditionalGids: u.AdditionalGids}
+		// The primary group among the supplementary ones, as for the
+		// container's process (generateSpec).
+		p.User = specs.User{UID: u.UID, GID: u.GID, AdditionalGids: append([]uint32{u.GID}, u.AdditionalGids...)}
 	}
 	if cfg.Privileged {
 		p.Capabilities = caps.SpecFor(caps.All())

@@ -10,8 +10,10 @@ import (
 	"strings"
 	"time"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/moby/api/types/container"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/hako-project/hako/engine/specgen"
 	"github.com/hako-project/hako/errdefs"
@@ -316,6 +318,30 @@ func (e *Engine) mountRootfs(ctx context.Context, c *Container, rootfs string) e
 	return snapshot.MountAll(mounts, rootfs)
 }
 
+// makeWorkdir creates the working directory (-w, or the image's WORKDIR)
+// in the container's filesystem when it is missing, as dockerd does: mode
+// 0755, root's, every component resolved inside rootfs.
+func makeWorkdir(rootfs, cwd string) error {
+	if cwd == "" || cwd == "/" {
+		return nil
+	}
+	err := securejoin.MkdirAll(rootfs, cwd, 0o755)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, unix.ENOTDIR):
+		// dockerd's message; its other cases name host paths.
+		//lint:ignore ST1005 dockerd's text, which clients may match
+		return fmt.Errorf("Cannot mkdir: %s is not a directory", cwd)
+	default:
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("create the working directory %s: %w", cwd, err)
+	}
+}
+
 // generateSpec turns the container's configuration into an OCI spec.
 func (e *Engine) generateSpec(ctx context.Context, c *Container, rootfs string) (*specs.Spec, error) {
 	snap := c.Snapshot()
@@ -360,6 +386,12 @@ func (e *Engine) generateSpec(ctx context.Context, c *Container, rootfs string) 
 		return nil, errdefs.Invalidf("%s", err.Error())
 	}
 	s := res.Spec
+	// As dockerd's getUser: the primary group is one of the supplementary
+	// groups too (`id` there says groups=GID,...).
+	s.Process.User.AdditionalGids = append([]uint32{s.Process.User.GID}, s.Process.User.AdditionalGids...)
+	if err := makeWorkdir(rootfs, s.Process.Cwd); err != nil {
+		return nil, err
+	}
 	if hc.Init != nil && *hc.Init {
 		s.Process.Args = append([]string{"/sbin/hako-init", "--"}, s.Process.Args...)
 	}

@@ -299,8 +299,8 @@ func TestVolumeOptionsMounted(t *testing.T) {
 	img := d.DefaultImage()
 	data := filepath.Join(d.DataRoot, "volumes", "shm", "_data")
 	d.MustDocker("volume", "create", "--opt", "type=tmpfs", "--opt", "device=tmpfs", "--opt", "o=size=10m", "shm")
-	d.MustDocker("run", "-d", "--name", "w", "-v", "shm:/s", img, "sh", "-c", "echo shared > /s/f; sleep 60")
-	d.MustDocker("exec", "w", "true")
+	d.MustDocker("run", "-d", "--name", "wr", "-v", "shm:/s", img, "sh", "-c", "echo shared > /s/f; sleep 60")
+	d.MustDocker("exec", "wr", "true")
 	if out := d.MustDocker("run", "--rm", "--mount", "type=volume,src=shm,dst=/r,readonly", img, "sh", "-c",
 		"cat /r/f; df -k /r | tail -1; touch /r/x 2>&1 || true"); !strings.Contains(out, "shared") || !strings.Contains(out, "10240") || !strings.Contains(out, "Read-only") {
 		t.Errorf("second user: %q", out)
@@ -308,7 +308,7 @@ func TestVolumeOptionsMounted(t *testing.T) {
 	if !isMounted(data) {
 		t.Errorf("tmpfs volume unmounted while w uses it")
 	}
-	d.MustDocker("rm", "-f", "w")
+	d.MustDocker("rm", "-f", "wr")
 	if isMounted(data) {
 		t.Errorf("tmpfs volume still mounted with no user")
 	}

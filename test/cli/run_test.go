@@ -349,3 +349,45 @@ func TestUnreadStdin(t *testing.T) {
 		}
 	}
 }
+
+// TestUserGroupsWorkdir: docker's rules for the process's groups and
+// working directory. The primary group is one of the supplementary groups
+// too (id: groups=...), for run and for exec -u; -w creates a missing
+// directory (root's, 0755) and refuses a path through a file; a
+// one-character --name is refused.
+func TestUserGroupsWorkdir(t *testing.T) {
+	s := need(t)
+	n := names{base: "ugw"}
+	s.cleanup(t, n.d(), n.h())
+	for _, c := range []struct {
+		args []string
+		out  string
+	}{
+		{[]string{"run", "--rm", testImage, "id"}, "uid=0(root) gid=0(root) groups=0(root)\n"},
+		{[]string{"run", "--rm", "-u", "nobody", testImage, "id"}, "uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)\n"},
+		{[]string{"run", "--rm", "-u", "1000:1000", "--group-add", "5", testImage, "id"}, "uid=1000 gid=1000 groups=5,1000\n"},
+		{[]string{"run", "--rm", "-u", "1000", "-w", "/new/dir", testImage, "sh", "-c", "pwd; stat -c '%U %a' /new/dir"}, "/new/dir\nroot 755\n"},
+	} {
+		for _, bin := range []string{s.docker, s.hako} {
+			if r := s.run(bin, "", c.args...); r.code != 0 || r.out != c.out {
+				t.Errorf("%s %v: want %q, got %s", bin, c.args, c.out, r)
+			}
+		}
+	}
+	for _, c := range []struct{ bin, name string }{{s.docker, n.d()}, {s.hako, n.h()}} {
+		s.must(t, c.bin, "run", "-d", "--name", c.name, testImage, "sleep", "1000")
+		if r := s.run(c.bin, "", "exec", "-u", "1000:1000", c.name, "id"); r.code != 0 || r.out != "uid=1000 gid=1000 groups=1000\n" {
+			t.Errorf("%s exec -u 1000:1000 id: %s", c.bin, r)
+		}
+	}
+	for _, bin := range []string{s.docker, s.hako} {
+		r := s.run(bin, "", "run", "--rm", "-w", "/etc/passwd", testImage, "pwd")
+		if r.code != 125 || !strings.Contains(r.err, "Cannot mkdir: /etc/passwd is not a directory") {
+			t.Errorf("%s run -w /etc/passwd: want 125 and \"Cannot mkdir: /etc/passwd is not a directory\", got %s", bin, r)
+		}
+		r = s.run(bin, "", "create", "--name", "g", testImage, "true")
+		if r.code != 1 || !strings.Contains(r.err, "Invalid container name (g)") {
+			t.Errorf("%s create --name g: want 1 and \"Invalid container name (g)\", got %s", bin, r)
+		}
+	}
+}
