@@ -73,7 +73,8 @@ func (e *Engine) ExecCreate(ctx context.Context, ref string, cfg ExecConfig) (st
 	switch st {
 	case container.StateRunning:
 	case container.StatePaused:
-		return "", errdefs.Conflictf("Container %s is paused, unpause the container before exec", c.ID)
+		// dockerd names the container as the client did here.
+		return "", errdefs.Conflictf("Container %s is paused, unpause the container before exec", ref)
 	default:
 		return "", errdefs.Conflictf("Container %s is not running", c.ID)
 	}

@@ -170,6 +170,10 @@ func (e *Engine) Pause(ctx context.Context, ref string) error {
 
 // Unpause thaws a paused container.
 func (e *Engine) Unpause(ctx context.Context, ref string) error {
+	// "not paused" for a container that does not run either, as dockerd.
+	if c, err := e.Get(ref); err == nil && c.SettledSnapshot().State.Status != container.StatePaused {
+		return errdefs.Conflictf("Container %s is not paused", c.ID)
+	}
 	c, task, err := e.runningTask(ref)
 	if err != nil {
 		return err
