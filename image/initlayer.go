@@ -35,6 +35,11 @@ const initSuffix = "-init"
 // leaves it: the runtime's mount follows it).
 var initFiles = []string{"etc/hostname", "etc/hosts", "etc/resolv.conf"}
 
+// initSymlinks are the symlinks the init layer holds where the image has
+// nothing at that path: /etc/mtab, which docker's init layer makes too and
+// programs that read the mount table from it (not /proc) expect.
+var initSymlinks = map[string]string{"etc/mtab": "/proc/mounts"}
+
 // initLayerName is the name of the init layer on top of chain.
 func initLayerName(chain string) string { return chain + initSuffix }
 
@@ -98,12 +103,37 @@ func (s *Store) makeInitLayer(ctx context.Context, chain, name string) (err erro
 				return err
 			}
 		}
+		for rel, target := range initSymlinks {
+			if err := makeInitSymlink(dir, rel, target); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("init layer of %s: %w", chain, err)
 	}
 	return s.snaps.Commit(ctx, name, key)
+}
+
+// makeInitSymlink makes rel in root a symlink to target unless something
+// is there already; its parent resolves inside root, as makeInitFile's.
+func makeInitSymlink(root, rel, target string) error {
+	parent, err := securejoin.SecureJoin(root, filepath.Dir(rel))
+	if err != nil {
+		return err
+	}
+	p := filepath.Join(parent, filepath.Base(rel))
+	if _, err := os.Lstat(p); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fmt.Errorf("make %s: %w", filepath.Dir(rel), err)
+	}
+	if err := os.Symlink(target, p); err != nil {
+		return fmt.Errorf("make %s: %w", rel, err)
+	}
+	return nil
 }
 
 // makeInitFile makes the empty file rel (0644) in root unless something is

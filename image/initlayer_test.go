@@ -14,8 +14,9 @@ import (
 )
 
 // TestInitLayer: a container's snapshot builds on its image's init layer,
-// made once per image, which holds /etc/hostname, /etc/hosts and
-// /etc/resolv.conf where the image has nothing there (an image's file
+// made once per image, which holds /etc/hostname, /etc/hosts,
+// /etc/resolv.conf and /etc/mtab (-> /proc/mounts) where the image has
+// nothing there (an image's file
 // keeps its content, a symlink is left as it is, /etc keeps its mode), so
 // the container's own layer starts empty; containers made at once share
 // one; GC keeps it while the image is there and removes it with the image.
@@ -61,7 +62,8 @@ func TestInitLayer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"etc": "dir", "etc/hosts": "image's hosts", "etc/resolv.conf": "->../run/resolv.conf", "etc/hostname": ""}
+	want := map[string]string{"etc": "dir", "etc/hosts": "image's hosts", "etc/resolv.conf": "->../run/resolv.conf", "etc/hostname": "",
+		"etc/mtab": "->/proc/mounts"}
 	if d := diffMaps(view(t, mounts), want); d != "" {
 		t.Fatalf("a container's view:\n%s", d)
 	}
