@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"path"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -52,10 +54,12 @@ func (e *Engine) Commit(ctx context.Context, ref string, req CommitRequest) (id 
 	case container.StateDead:
 		return "", errdefs.Conflictf("You cannot commit container %s which is dead", c.ID)
 	}
-	cfg := &container.Config{}
+	// As dockerd: without a config in the request the changes apply to the
+	// container's own (so ENV appends, and $VAR expands with its values);
+	// with one, to that, which is then merged with the container's.
+	cfg := cloneConfig(snap.Config)
 	if req.Config != nil {
-		cp := *req.Config
-		cfg = &cp
+		cfg = cloneConfig(req.Config)
 	}
 	for _, ch := range req.Changes {
 		for _, line := range strings.Split(ch, "\n") {
@@ -92,6 +96,21 @@ func (e *Engine) Commit(ctx context.Context, ref string, req CommitRequest) (id 
 	}
 	e.events.emitContainer(c, "commit", map[string]string{"comment": req.Comment, "imageID": img.ID.String(), "imageRef": req.Ref})
 	return img.ID.String(), nil
+}
+
+// cloneConfig copies what applyCommitChange and mergeCommitConfig change
+// in place: the environment, labels, ports and volumes.
+func cloneConfig(c *container.Config) *container.Config {
+	if c == nil {
+		return &container.Config{}
+	}
+	cp := *c
+	cp.Env = append([]string(nil), c.Env...)
+	cp.Labels = maps.Clone(c.Labels)
+	cp.ExposedPorts = maps.Clone(c.ExposedPorts)
+	cp.Volumes = maps.Clone(c.Volumes)
+	cp.OnBuild = append([]string(nil), c.OnBuild...)
+	return &cp
 }
 
 // imageConfig is the OCI part of a container config.
@@ -176,7 +195,7 @@ func applyCommitChange(c *container.Config, line string) error {
 	case "ENTRYPOINT":
 		c.Entrypoint = execForm(arg)
 	case "ENV":
-		pairs, err := keyValues(arg, "ENV")
+		pairs, err := keyValues(arg, "ENV", c.Env)
 		if err != nil {
 			return err
 		}
@@ -184,7 +203,7 @@ func applyCommitChange(c *container.Config, line string) error {
 			c.Env = replaceEnv(c.Env, kv[0], kv[0]+"="+kv[1])
 		}
 	case "LABEL":
-		pairs, err := keyValues(arg, "LABEL")
+		pairs, err := keyValues(arg, "LABEL", c.Env)
 		if err != nil {
 			return err
 		}
@@ -198,7 +217,11 @@ func applyCommitChange(c *container.Config, line string) error {
 		if c.ExposedPorts == nil {
 			c.ExposedPorts = network.PortSet{}
 		}
-		for _, p := range strings.Fields(arg) {
+		ports, err := expandWords(arg, c.Env)
+		if err != nil {
+			return errdefs.Invalidf("EXPOSE %s: %v", arg, err)
+		}
+		for _, p := range ports {
 			if !strings.Contains(p, "/") {
 				p += "/tcp"
 			}
@@ -213,18 +236,40 @@ func applyCommitChange(c *container.Config, line string) error {
 			c.Volumes = map[string]struct{}{}
 		}
 		var vs []string
-		if json.Unmarshal([]byte(arg), &vs) != nil {
-			vs = strings.Fields(arg)
+		if json.Unmarshal([]byte(arg), &vs) == nil {
+			for i, v := range vs {
+				x, err := expandWord(v, c.Env)
+				if err != nil {
+					return errdefs.Invalidf("VOLUME %s: %v", arg, err)
+				}
+				vs[i] = x
+			}
+		} else {
+			var err error
+			if vs, err = expandWords(arg, c.Env); err != nil {
+				return errdefs.Invalidf("VOLUME %s: %v", arg, err)
+			}
 		}
 		for _, v := range vs {
 			c.Volumes[v] = struct{}{}
 		}
-	case "USER":
-		c.User = arg
-	case "WORKDIR":
-		c.WorkingDir = arg
-	case "STOPSIGNAL":
-		c.StopSignal = arg
+	case "USER", "WORKDIR", "STOPSIGNAL":
+		v, err := expandWord(arg, c.Env)
+		if err != nil {
+			return errdefs.Invalidf("%s %s: %v", strings.ToUpper(instr), arg, err)
+		}
+		switch strings.ToUpper(instr) {
+		case "USER":
+			c.User = v
+		case "WORKDIR":
+			// Relative to the one before, as in a Dockerfile.
+			if !path.IsAbs(v) {
+				v = path.Join("/", c.WorkingDir, v)
+			}
+			c.WorkingDir = path.Clean(v)
+		default:
+			c.StopSignal = v
+		}
 	case "ONBUILD":
 		c.OnBuild = append(c.OnBuild, arg)
 	case "HEALTHCHECK":
@@ -239,6 +284,63 @@ func applyCommitChange(c *container.Config, line string) error {
 	return nil
 }
 
+// expandWord is one word of an instruction with env's variables expanded
+// and its quotes removed (buildkit's Dockerfile lexer, '\\' escapes).
+func expandWord(word string, env []string) (string, error) {
+	s, _, err := shell.NewLex('\\').ProcessWord(word, shell.EnvsFromSlice(env))
+	return s, err
+}
+
+// expandWords is expandWord for each blank-separated word of words, split
+// first as the Dockerfile parser splits "k=v k2=v2" (blanks inside quotes
+// or after a backslash do not split; quotes stay for the lexer). The
+// lexer's own ProcessWords is not used: it drops "F=" from
+// "F=${X:-default}".
+func expandWords(words string, env []string) ([]string, error) {
+	var out []string
+	for _, w := range splitRaw(words) {
+		x, err := expandWord(w, env)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, x)
+	}
+	return out, nil
+}
+
+// splitRaw splits s on blanks outside quotes, keeping quotes and escapes.
+func splitRaw(s string) []string {
+	var out []string
+	var cur strings.Builder
+	quote, esc := byte(0), false
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		switch {
+		case esc:
+			esc = false
+		case ch == '\\' && quote != '\'':
+			esc = true
+		case quote != 0:
+			if ch == quote {
+				quote = 0
+			}
+		case ch == '"' || ch == '\'':
+			quote = ch
+		case ch == ' ' || ch == '\t':
+			if cur.Len() > 0 {
+				out = append(out, cur.String())
+				cur.Reset()
+			}
+			continue
+		}
+		cur.WriteByte(ch)
+	}
+	if cur.Len() > 0 {
+		out = append(out, cur.String())
+	}
+	return out
+}
+
 // execForm reads a JSON array, or a shell form run by /bin/sh -c.
 func execForm(arg string) []string {
 	var v []string
@@ -248,15 +350,24 @@ func execForm(arg string) []string {
 	return []string{"/bin/sh", "-c", arg}
 }
 
-// keyValues reads "k=v k2='v 2'" or the old "k v" form.
-func keyValues(arg, instr string) ([][2]string, error) {
-	words := shellWords(arg)
+// keyValues reads "k=v k2='v 2'" or the old "k v" form, with the
+// variables of env expanded and quotes removed, as a Dockerfile's (the
+// same lexer: $A and ${A:-x} expand, '$A' does not).
+func keyValues(arg, instr string, env []string) ([][2]string, error) {
+	words, err := expandWords(arg, env)
+	if err != nil {
+		return nil, errdefs.Invalidf("%s %s: %v", instr, arg, err)
+	}
 	if len(words) == 0 {
 		return nil, errdefs.Invalidf("%s requires at least one argument", instr)
 	}
 	if !strings.Contains(words[0], "=") {
-		k, v, _ := strings.Cut(arg, " ")
-		return [][2]string{{k, strings.Trim(strings.TrimSpace(v), `"'`)}}, nil
+		k, v, _ := strings.Cut(strings.TrimSpace(arg), " ")
+		v, err := expandWord(strings.TrimSpace(v), env)
+		if err != nil {
+			return nil, errdefs.Invalidf("%s %s: %v", instr, arg, err)
+		}
+		return [][2]string{{k, v}}, nil
 	}
 	var out [][2]string
 	for _, w := range words {
@@ -267,44 +378,6 @@ func keyValues(arg, instr string) ([][2]string, error) {
 		out = append(out, [2]string{k, v})
 	}
 	return out, nil
-}
-
-// shellWords splits on blanks, honouring quotes and backslashes.
-func shellWords(s string) []string {
-	var out []string
-	var cur strings.Builder
-	in, quote, esc := false, byte(0), false
-	for i := 0; i < len(s); i++ {
-		ch := s[i]
-		switch {
-		case esc:
-			cur.WriteByte(ch)
-			esc, in = false, true
-		case ch == '\\' && quote != '\'':
-			esc = true
-		case quote != 0:
-			if ch == quote {
-				quote = 0
-			} else {
-				cur.WriteByte(ch)
-			}
-		case ch == '"' || ch == '\'':
-			quote, in = ch, true
-		case ch == ' ' || ch == '\t':
-			if in {
-				out = append(out, cur.String())
-				cur.Reset()
-				in = false
-			}
-		default:
-			cur.WriteByte(ch)
-			in = true
-		}
-	}
-	if in {
-		out = append(out, cur.String())
-	}
-	return out
 }
 
 // parseHealthcheck reads HEALTHCHECK [OPTIONS] CMD command | NONE.

@@ -99,6 +99,8 @@ func TestCommitChanges(t *testing.T) {
 		`CMD ["echo", "hi"]`, "ENTRYPOINT /bin/run it", `ENV A=new B="two words"`, "ENV C three",
 		"LABEL x=1 y='z w'", "EXPOSE 80 53/udp", "VOLUME /data", "USER nobody", "WORKDIR /w", "STOPSIGNAL SIGINT",
 		"HEALTHCHECK --interval=2s --retries=4 CMD test -f /ok",
+		// Variables expand as in a Dockerfile, from the environment so far.
+		`ENV PATH=$PATH:/opt D=${A}x E='$A' F=${NOPE:-dflt}`, "LABEL from=$C", "WORKDIR sub/$A", `VOLUME ["/v/$A"]`,
 	} {
 		if err := applyCommitChange(c, ch); err != nil {
 			t.Fatalf("%s: %v", ch, err)
@@ -107,11 +109,15 @@ func TestCommitChanges(t *testing.T) {
 	if !reflect.DeepEqual(c.Cmd, []string{"echo", "hi"}) || !reflect.DeepEqual(c.Entrypoint, []string{"/bin/sh", "-c", "/bin/run it"}) {
 		t.Errorf("cmd %q entrypoint %q", c.Cmd, c.Entrypoint)
 	}
-	if got := strings.Join(c.Env, ","); got != "PATH=/bin,A=new,B=two words,C=three" {
+	if got := strings.Join(c.Env, ","); got != "PATH=/bin:/opt,A=new,B=two words,C=three,D=newx,E=$A,F=dflt" {
 		t.Errorf("env %s", got)
 	}
-	if c.Labels["y"] != "z w" || len(c.ExposedPorts) != 2 || c.User != "nobody" || c.WorkingDir != "/w" || c.StopSignal != "SIGINT" {
+	if c.Labels["y"] != "z w" || c.Labels["from"] != "three" || len(c.ExposedPorts) != 2 || c.User != "nobody" ||
+		c.WorkingDir != "/w/sub/new" || c.StopSignal != "SIGINT" {
 		t.Errorf("config %+v", c)
+	}
+	if _, ok := c.Volumes["/v/new"]; !ok {
+		t.Errorf("volumes %v", c.Volumes)
 	}
 	if hc := c.Healthcheck; hc == nil || !reflect.DeepEqual(hc.Test, []string{"CMD-SHELL", "test -f /ok"}) || hc.Interval != 2*time.Second || hc.Retries != 4 {
 		t.Errorf("healthcheck %+v", c.Healthcheck)
