@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+
+	"github.com/hako-project/hako/errdefs"
 )
 
 // LogsOptions are `docker logs`'s.
@@ -27,12 +29,24 @@ type LogEntry struct {
 	Stream string    `json:"stream"`
 	Line   []byte    `json:"-"`
 	Time   time.Time `json:"time"`
+	// Attrs are the entry's attributes: --log-opt labels, env, tag.
+	Attrs map[string]string `json:"attrs,omitempty"`
 }
 
 type jsonLine struct {
-	Log    string    `json:"log"`
-	Stream string    `json:"stream"`
-	Time   time.Time `json:"time"`
+	Log    string            `json:"log"`
+	Stream string            `json:"stream"`
+	Attrs  map[string]string `json:"attrs,omitempty"`
+	Time   time.Time         `json:"time"`
+}
+
+// LogsReadable says whether c's log can be read: not with --log-driver
+// none, which keeps none (dockerd answers 501 so).
+func (e *Engine) LogsReadable(c *Container) error {
+	if c.Snapshot().HostConfig.LogConfig.Type == "none" {
+		return errdefs.NotImplementedf("configured logging driver does not support reading")
+	}
+	return nil
 }
 
 // Logs sends the container's log lines to emit, oldest first; with Follow
@@ -40,6 +54,9 @@ type jsonLine struct {
 func (e *Engine) Logs(ctx context.Context, ref string, o LogsOptions, emit func(LogEntry) error) error {
 	c, err := e.Get(ref)
 	if err != nil {
+		return err
+	}
+	if err := e.LogsReadable(c); err != nil {
 		return err
 	}
 	path := e.logPath(c.ID)
@@ -89,7 +106,7 @@ func (e *Engine) Logs(ctx context.Context, ref string, o LogsOptions, emit func(
 		lines = lines[len(lines)-o.Tail:]
 	}
 	for _, l := range lines {
-		if err := emit(LogEntry{Stream: l.Stream, Line: []byte(l.Log), Time: l.Time}); err != nil {
+		if err := emit(LogEntry{Stream: l.Stream, Line: []byte(l.Log), Time: l.Time, Attrs: l.Attrs}); err != nil {
 			return err
 		}
 	}
@@ -116,7 +133,7 @@ func (e *Engine) Logs(ctx context.Context, ref string, o LogsOptions, emit func(
 				if !want(l) {
 					continue
 				}
-				if err := emit(LogEntry{Stream: l.Stream, Line: []byte(l.Log), Time: l.Time}); err != nil {
+				if err := emit(LogEntry{Stream: l.Stream, Line: []byte(l.Log), Time: l.Time, Attrs: l.Attrs}); err != nil {
 					return err
 				}
 			}

@@ -84,16 +84,44 @@ func addGroups(s *specs.Spec, groups []string, rootfs string) error {
 var jsonFileOpts = map[string]bool{"max-size": true, "max-file": true, "compress": true, "labels": true,
 	"labels-regex": true, "env": true, "env-regex": true, "tag": true}
 
-// validateLogOpts refuses a --log-opt the json-file driver does not know,
-// at create as docker does (the values are read at start).
+// localOpts are those of docker's local driver, which hako keeps as
+// json-file (reading works the same).
+var localOpts = map[string]bool{"max-size": true, "max-file": true, "compress": true}
+
+// LogDrivers are the logging drivers hako has (docker info's plugins).
+var LogDrivers = []string{"json-file", "local", "none"}
+
+// dockerLogDrivers are docker's other built-in drivers, which hako does not
+// have: refused at create rather than quietly logged to json-file.
+var dockerLogDrivers = map[string]bool{"awslogs": true, "etwlogs": true, "fluentd": true, "gcplogs": true,
+	"gelf": true, "journald": true, "logentries": true, "splunk": true, "syslog": true}
+
+// validateLogOpts checks --log-driver and --log-opt at create, as docker
+// does (the values are read at start): json-file (the default) and local
+// with their options, none with none; docker's other drivers are not here.
 func validateLogOpts(hc *container.HostConfig) error {
-	if t := hc.LogConfig.Type; t != "" && t != "json-file" {
-		return nil
-	}
-	for k := range hc.LogConfig.Config {
-		if !jsonFileOpts[k] {
-			return errdefs.Invalidf("unknown log opt '%s' for json-file log driver", k)
+	t := hc.LogConfig.Type
+	switch {
+	case t == "" || t == "json-file":
+		for k := range hc.LogConfig.Config {
+			if !jsonFileOpts[k] {
+				return errdefs.Invalidf("unknown log opt '%s' for json-file log driver", k)
+			}
 		}
+	case t == "local":
+		for k := range hc.LogConfig.Config {
+			if !localOpts[k] {
+				return errdefs.Invalidf("unknown log opt '%s' for log driver local", k)
+			}
+		}
+	case t == "none":
+		if len(hc.LogConfig.Config) > 0 {
+			return errdefs.Invalidf("invalid logging opts for driver none")
+		}
+	case dockerLogDrivers[t]:
+		return errdefs.NotImplementedf("logging driver %s is not supported by hako (json-file, local and none are)", t)
+	default:
+		return errdefs.Invalidf("error looking up logging plugin %s: plugin %q not found", t, t)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"text/template"
 	"time"
 
 	units "github.com/docker/go-units"
@@ -57,7 +58,13 @@ func (e *Engine) newTask(ctx context.Context, c *Container, bundle string, run b
 	if err != nil {
 		return nil, errdefs.Invalidf("failed to initialize logging driver: %s", err.Error())
 	}
+	if lc.Attrs, err = logAttrs(snap); err != nil {
+		return nil, errdefs.Invalidf("failed to initialize logging driver: %s", err.Error())
+	}
 	cfg.Log = lc
+	if snap.HostConfig.LogConfig.Type == "none" {
+		cfg.Log = shim.LogConfig{} // no log: attached clients still get the output
+	}
 	if c.Extra["cri.log-path"] != "" {
 		cfg.Log = shim.LogConfig{Path: c.Extra["cri.log-path"], Format: "cri"}
 	}
@@ -91,6 +98,86 @@ func logConfig(path string, opts map[string]string) (shim.LogConfig, error) {
 		lc.MaxFiles = n
 	}
 	return lc, nil
+}
+
+// logAttrs are the attributes docker's json-file driver puts in every
+// entry: the container's labels named by --log-opt labels (a comma list)
+// or matching labels-regex, its environment variables named by env or
+// matching env-regex, and tag, a template over the container (docker's
+// {{.ID}}, {{.FullID}}, {{.Name}}, {{.ImageID}}, {{.ImageFullID}},
+// {{.ImageName}}, {{.DaemonName}}).
+func logAttrs(snap Record) (map[string]string, error) {
+	opts := snap.HostConfig.LogConfig.Config
+	attrs := map[string]string{}
+	var labels map[string]string
+	var env []string
+	if snap.Config != nil {
+		labels, env = snap.Config.Labels, snap.Config.Env
+	}
+	if v := opts["labels"]; v != "" {
+		for _, k := range strings.Split(v, ",") {
+			if x, ok := labels[k]; ok {
+				attrs[k] = x
+			}
+		}
+	}
+	if v := opts["labels-regex"]; v != "" {
+		re, err := regexp.Compile(v)
+		if err != nil {
+			return nil, fmt.Errorf("labels-regex %q: %w", v, err)
+		}
+		for k, x := range labels {
+			if re.MatchString(k) {
+				attrs[k] = x
+			}
+		}
+	}
+	envs := map[string]string{}
+	for _, kv := range env {
+		if k, x, ok := strings.Cut(kv, "="); ok {
+			envs[k] = x
+		}
+	}
+	if v := opts["env"]; v != "" {
+		for _, k := range strings.Split(v, ",") {
+			if x, ok := envs[k]; ok {
+				attrs[k] = x
+			}
+		}
+	}
+	if v := opts["env-regex"]; v != "" {
+		re, err := regexp.Compile(v)
+		if err != nil {
+			return nil, fmt.Errorf("env-regex %q: %w", v, err)
+		}
+		for k, x := range envs {
+			if re.MatchString(k) {
+				attrs[k] = x
+			}
+		}
+	}
+	if v := opts["tag"]; v != "" {
+		tmpl, err := template.New("tag").Parse(v)
+		if err != nil {
+			return nil, fmt.Errorf("tag %q: %w", v, err)
+		}
+		short := func(s string) string {
+			s = strings.TrimPrefix(s, "sha256:")
+			return s[:min(12, len(s))]
+		}
+		var b strings.Builder
+		if err := tmpl.Execute(&b, map[string]string{
+			"ID": short(snap.ID), "FullID": snap.ID, "Name": snap.Name, "ImageID": short(snap.ImageID),
+			"ImageFullID": snap.ImageID, "ImageName": snap.Image, "DaemonName": "docker",
+		}); err != nil {
+			return nil, fmt.Errorf("tag %q: %w", v, err)
+		}
+		attrs["tag"] = b.String()
+	}
+	if len(attrs) == 0 {
+		return nil, nil
+	}
+	return attrs, nil
 }
 
 // connectTask re-adopts a container's shim after hakod restarts. running

@@ -96,6 +96,9 @@ type LogConfig struct {
 	// max-file do; 0 never rotates.
 	MaxSize  int64
 	MaxFiles int
+	// Attrs go into every json-file entry ("attrs"), as docker's --log-opt
+	// labels, env and tag put them.
+	Attrs map[string]string
 }
 
 // ExitStatus is how a process ended.

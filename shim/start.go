@@ -74,7 +74,8 @@ func Start(ctx context.Context, cfg Config) (_ *Client, err error) {
 	pc := proto.Config{ID: cfg.ID, Bundle: cfg.Bundle, Runtime: rt, RuntimeRoot: cfg.RuntimeRoot,
 		RuntimeArgs: cfg.RuntimeArgs, Env: cfg.Env, Terminal: cfg.Terminal, Stdin: cfg.Stdin,
 		StdinOnce: cfg.StdinOnce, Traceparent: cfg.Traceparent, TraceFile: cfg.TraceFile, Run: cfg.Run,
-		Log: proto.LogConfig{Path: cfg.Log.Path, Format: cfg.Log.Format, MaxSize: cfg.Log.MaxSize, MaxFiles: cfg.Log.MaxFiles}}
+		Log: proto.LogConfig{Path: cfg.Log.Path, Format: cfg.Log.Format, MaxSize: cfg.Log.MaxSize, MaxFiles: cfg.Log.MaxFiles,
+			Attrs: cfg.Log.Attrs}}
 	b, err := json.Marshal(pc)
 	if err != nil {
 		return nil, fmt.Errorf("shim config: %w", err)

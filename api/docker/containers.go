@@ -3,8 +3,11 @@ package docker
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
+	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -403,11 +406,9 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) error {
 	if !o.Stdout && !o.Stderr {
 		return errdefs.Invalidf("Bad parameters: you must choose at least one stream")
 	}
-	if t := r.URL.Query().Get("tail"); t != "" && t != "all" {
-		n, err := strconv.Atoi(t)
-		if err != nil || n < 0 {
-			return errdefs.Invalidf("invalid value for tail: %q", t)
-		}
+	// As dockerd: a tail that is not a number of lines, or is negative,
+	// means all of them.
+	if n, err := strconv.Atoi(r.URL.Query().Get("tail")); err == nil && n >= 0 {
 		o.Tail = n
 	}
 	if o.Since, err = timeValue(r, "since"); err != nil {
@@ -416,18 +417,38 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) error {
 	if o.Until, err = timeValue(r, "until"); err != nil {
 		return err
 	}
-	timestamps := boolValue(r, "timestamps")
+	timestamps, details := boolValue(r, "timestamps"), boolValue(r, "details")
+	if err := s.e.LogsReadable(c); err != nil {
+		return err // before the 200: --log-driver none
+	}
 	w.WriteHeader(http.StatusOK)
 	flush(w)
 	stdout, stderr := outputs(w, c.Snapshot().Config.Tty, func() { flush(w) })
 	streams := engine.Streams{Stdout: stdout, Stderr: stderr}
 	_ = s.e.Logs(r.Context(), c.ID, o, func(le engine.LogEntry) error {
+		if details {
+			// The entry's attributes (--log-opt labels, env, tag), as
+			// dockerd: "k=v,k2=v2 " sorted by key, query-escaped.
+			le.Line = append(append(attrsPrefix(le.Attrs), ' '), le.Line...)
+		}
 		if timestamps {
 			le.Line = append([]byte(le.Time.UTC().Format(time.RFC3339Nano)+" "), le.Line...)
 		}
 		return writeEntry(streams, le)
 	})
 	return errResponded
+}
+
+// attrsPrefix is a log entry's attributes as `logs --details` shows them.
+func attrsPrefix(attrs map[string]string) []byte {
+	var b []byte
+	for i, k := range slices.Sorted(maps.Keys(attrs)) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, url.QueryEscape(k)+"="+url.QueryEscape(attrs[k])...)
+	}
+	return b
 }
 
 func dims(r *http.Request) (uint16, uint16, error) {

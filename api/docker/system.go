@@ -17,6 +17,7 @@ import (
 	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
 
+	"github.com/hako-project/hako/engine"
 	"github.com/hako-project/hako/errdefs"
 )
 
@@ -140,6 +141,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 		LiveRestoreEnabled: true,
 	}
 	info.Plugins.Volume = volumePlugins() // volumes.go
+	info.Plugins.Log = append([]string(nil), engine.LogDrivers...)
 	return writeJSON(w, http.StatusOK, info)
 }
 

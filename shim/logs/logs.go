@@ -12,6 +12,7 @@ package logs
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -49,6 +50,9 @@ type Config struct {
 	// MaxFiles is how many files rotation keeps, the live one included
 	// (docker's max-file); less than 2 truncates the file instead.
 	MaxFiles int
+	// Attrs go into every json-file entry as "attrs" (docker's --log-opt
+	// labels, env and tag); CRI logs have none.
+	Attrs map[string]string
 }
 
 // Log is one container's log file. Its methods are safe for concurrent
@@ -56,6 +60,8 @@ type Config struct {
 type Log struct {
 	cfg Config
 	now func() time.Time
+
+	attrs []byte // `,"attrs":{...}` of every json-file entry, or nothing
 
 	mu   sync.Mutex
 	f    *os.File
@@ -78,6 +84,13 @@ func Open(cfg Config) (*Log, error) {
 		return nil, fmt.Errorf("log max-size %d, max-file %d: must not be negative", cfg.MaxSize, cfg.MaxFiles)
 	}
 	l := &Log{cfg: cfg, now: time.Now}
+	if len(cfg.Attrs) > 0 && cfg.Format == JSONFile {
+		b, err := json.Marshal(cfg.Attrs) // keys sorted
+		if err != nil {
+			return nil, fmt.Errorf("log attrs: %w", err)
+		}
+		l.attrs = append([]byte(`,"attrs":`), b...)
+	}
 	if err := l.open(); err != nil {
 		return nil, err
 	}
@@ -223,7 +236,7 @@ func (l *Log) write(stream string, pieces []piece) error {
 		if l.cfg.Format == CRI {
 			buf = appendCRI(buf, ts, stream, p)
 		} else {
-			buf = appendJSONFile(buf, ts, stream, p)
+			buf = appendJSONFile(buf, ts, stream, p, l.attrs)
 		}
 	}
 	if err := l.flush(buf); err != nil {
@@ -292,7 +305,7 @@ func appendCRI(b []byte, ts time.Time, stream string, p piece) []byte {
 
 // appendJSONFile appends one docker json-file entry. A full line keeps its
 // newline in "log", a partial piece has none, as in docker.
-func appendJSONFile(b []byte, ts time.Time, stream string, p piece) []byte {
+func appendJSONFile(b []byte, ts time.Time, stream string, p piece, attrs []byte) []byte {
 	b = append(b, `{"log":"`...)
 	b = appendJSONText(b, p.text)
 	if p.full {
@@ -300,7 +313,9 @@ func appendJSONFile(b []byte, ts time.Time, stream string, p piece) []byte {
 	}
 	b = append(b, `","stream":"`...)
 	b = appendJSONText(b, []byte(stream))
-	b = append(b, `","time":"`...)
+	b = append(b, '"')
+	b = append(b, attrs...) // docker's order: log, stream, attrs, time
+	b = append(b, `,"time":"`...)
 	b = ts.AppendFormat(b, time.RFC3339Nano)
 	return append(b, "\"}\n"...)
 }

@@ -287,3 +287,23 @@ func TestJSONTextMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONFileAttrs: Config.Attrs go into every json-file entry, where
+// docker's json-file driver puts them (after the stream, before the time).
+func TestJSONFileAttrs(t *testing.T) {
+	l := open(t, Config{Attrs: map[string]string{"tag": "web", "a": `q"x`}})
+	if _, err := l.Stream("stdout").Write([]byte("one\ntwo\n")); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(l.cfg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`^\{"log":"(one|two)\\n","stream":"stdout","attrs":\{"a":"q\\"x","tag":"web"\},"time":"[^"]+"\}$`)
+	for _, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		if !re.MatchString(line) {
+			t.Errorf("entry %s", line)
+		}
+	}
+	readJSONFile(t, l.cfg.Path) // valid JSON, times that parse
+}

@@ -92,7 +92,7 @@ func (m *Monitor) create() (err error) {
 	m.ownPidNS = info.ownPidNS
 	if m.cfg.Log.Path != "" {
 		if m.ctlog, err = logs.Open(logs.Config{Path: m.cfg.Log.Path, Format: logs.Format(m.cfg.Log.Format),
-			MaxSize: m.cfg.Log.MaxSize, MaxFiles: m.cfg.Log.MaxFiles}); err != nil {
+			MaxSize: m.cfg.Log.MaxSize, MaxFiles: m.cfg.Log.MaxFiles, Attrs: m.cfg.Log.Attrs}); err != nil {
 			return invalidf("container log: %v", err)
 		}
 	}

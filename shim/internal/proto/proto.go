@@ -110,6 +110,8 @@ type LogConfig struct {
 	Format   string `json:"format,omitempty"`
 	MaxSize  int64  `json:"max_size,omitempty"`
 	MaxFiles int    `json:"max_files,omitempty"`
+	// Attrs go into every json-file entry.
+	Attrs map[string]string `json:"attrs,omitempty"`
 }
 
 // Exit is how a process ended.
