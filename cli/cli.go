@@ -69,16 +69,18 @@ func run(env Env, newTree func(c *command.Cli, g *globalFlags, args []string) *c
 	}
 	defer c.Close()
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		// The first signal cancels the command (so it can clean up and
 		// print its trace); later ones get the default behaviour back.
-		if _, ok := <-sigc; ok {
+		// The cause is docker's status for a command the signal ends
+		// (130 for SIGINT), for commands that wait for it (events).
+		if sig, ok := <-sigc; ok {
 			signal.Stop(sigc)
-			cancel()
+			cancel(command.StatusError{StatusCode: 128 + int(sig.(syscall.Signal))})
 		}
 	}()
 	defer signal.Stop(sigc)
@@ -301,6 +303,11 @@ var topLevel = []struct {
 	{"commit", setupFunc(container.NewCommitCommand)},
 	{"export", setupFunc(container.NewExportCommand)},
 	{"update", setupFunc(container.NewUpdateCommand)},
+	{"pause", setupFunc(container.NewPauseCommand)},
+	{"unpause", setupFunc(container.NewUnpauseCommand)},
+	{"rename", setupFunc(container.NewRenameCommand)},
+	{"events", setupFunc(system.NewEventsCommand)},
+	{"history", setupFunc(image.NewHistoryCommand)},
 	{"container", func(c *command.Cli) *cobra.Command {
 		return management(c, "container", "Manage containers", map[string]func(*command.Cli) *cobra.Command{
 			"attach": container.NewAttachCommand, "create": container.NewCreateCommand, "exec": container.NewExecCommand,
@@ -310,6 +317,8 @@ var topLevel = []struct {
 			"stats": container.NewStatsCommand, "top": container.NewTopCommand, "cp": container.NewCpCommand,
 			"diff": container.NewDiffCommand, "commit": container.NewCommitCommand, "export": container.NewExportCommand,
 			"update": container.NewUpdateCommand, "prune": container.NewPruneCommand,
+			"pause": container.NewPauseCommand, "unpause": container.NewUnpauseCommand, "rename": container.NewRenameCommand,
+			"inspect": system.NewContainerInspectCommand,
 		})
 	}},
 	{"image", func(c *command.Cli) *cobra.Command {
@@ -317,11 +326,13 @@ var topLevel = []struct {
 			"import": image.NewImportCommand, "load": image.NewLoadCommand, "ls": image.NewImagesCommand,
 			"pull": image.NewPullCommand, "push": image.NewPushCommand, "rm": image.NewRmiCommand,
 			"save": image.NewSaveCommand, "tag": image.NewTagCommand, "prune": image.NewPruneCommand,
+			"history": image.NewHistoryCommand, "inspect": system.NewImageInspectCommand,
 		})
 	}},
 	{"system", func(c *command.Cli) *cobra.Command {
 		return management(c, "system", "Manage the daemon", map[string]func(*command.Cli) *cobra.Command{
 			"info": system.NewInfoCommand, "df": system.NewDfCommand, "prune": system.NewPruneCommand,
+			"events": system.NewEventsCommand,
 		})
 	}},
 	{"volume", func(c *command.Cli) *cobra.Command {

@@ -138,6 +138,7 @@ func TestPartialTreeAsWhole(t *testing.T) {
 		{"system", "df", "--help"}, {"run", "--help"}, {"run", "-m", "x", "img"}, {"run"}, {"exec", "--help"}, {"stop"},
 		{"logs", "a", "b"}, {"inspect"}, {"port"}, {"version", "--help"}, {"completion"}, {"__complete", "p"},
 		{"__complete", "container", ""},
+		{"history", "--help"}, {"image", "history", "-H=false"}, {"events", "x"}, {"container", "inspect"}, {"image", "inspect", "--help"},
 	} {
 		wantCode, wantOut, wantErr := run1(whole, args)
 		code, out, errs := run1(newRootCommandFor, args)

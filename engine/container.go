@@ -342,7 +342,11 @@ func (e *Engine) Rename(ref, newName string) error {
 	}
 	if err := e.reserveName(newName, c.ID); err != nil {
 		e.mu.Unlock()
-		return err
+		if !validName(newName) {
+			// dockerd's words here: the name as it keeps it, with "/".
+			return errdefs.Invalidf("Error when allocating new name: Invalid container name (/%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", newName)
+		}
+		return fmt.Errorf("Error when allocating new name: %w", err) //lint:ignore ST1005 dockerd's text
 	}
 	old := c.Name
 	delete(e.names, old)

@@ -213,9 +213,18 @@ func (s *Server) eventsStream(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if !since.IsZero() && !until.IsZero() && since.After(until) {
+		q := r.URL.Query()
+		return errdefs.Invalidf("`since` time (%s) cannot be after `until` time (%s)", q.Get("since"), q.Get("until"))
+	}
 	f, err := parseFilters(r.URL.Query().Get("filters"))
 	if err != nil {
 		return err
+	}
+	if since.IsZero() && !until.IsZero() {
+		// As dockerd: a stream that ends (until) starts with the events
+		// kept, not at the moment of the request.
+		since = time.Unix(0, 1)
 	}
 	past, ch, cancel := s.e.Events().Subscribe(since)
 	defer cancel()
@@ -228,7 +237,7 @@ func (s *Server) eventsStream(w http.ResponseWriter, r *http.Request) error {
 			return false
 		}
 		if eventMatches(f, m) {
-			if enc.Encode(m) != nil {
+			if enc.Encode(withLegacyFields(m)) != nil {
 				return false
 			}
 			flush(w)
@@ -256,6 +265,28 @@ func (s *Server) eventsStream(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 	}
+}
+
+// legacyEvent is an event with the fields API versions before 1.52 still
+// carry, which dockerd 20.10 sends and the docker CLI shows in
+// `events --format '{{json .}}'` and `{{.Status}}`: status (the action),
+// id (the actor's) and, for containers, from (the image).
+type legacyEvent struct {
+	Status string `json:"status,omitempty"`
+	ID     string `json:"id,omitempty"`
+	From   string `json:"from,omitempty"`
+	events.Message
+}
+
+func withLegacyFields(m events.Message) legacyEvent {
+	e := legacyEvent{Message: m}
+	switch m.Type {
+	case events.ContainerEventType:
+		e.Status, e.ID, e.From = string(m.Action), m.Actor.ID, m.Actor.Attributes["image"]
+	case events.ImageEventType:
+		e.Status, e.ID = string(m.Action), m.Actor.ID
+	}
+	return e
 }
 
 // traceSpans is GET /hako/traces/{id}: the spans hakod, the shims, the

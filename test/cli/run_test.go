@@ -391,3 +391,129 @@ func TestUserGroupsWorkdir(t *testing.T) {
 		}
 	}
 }
+
+// TestPausedMessages: dockerd's answers around pause: an exec into a
+// paused container names it as the client did; unpause of a container
+// that is not paused says so, running or not.
+func TestPausedMessages(t *testing.T) {
+	s := need(t)
+	n := names{base: "pmsg"}
+	s.cleanup(t, n.d(), n.h())
+	for _, c := range []struct{ bin, name string }{{s.docker, n.d()}, {s.hako, n.h()}} {
+		s.must(t, c.bin, "run", "-d", "--name", c.name, testImage, "sleep", "1000")
+		if r := s.run(c.bin, "", "unpause", c.name); r.code != 1 || !strings.Contains(r.err, " is not paused") {
+			t.Errorf("%s unpause (running): %s", c.bin, r)
+		}
+		s.must(t, c.bin, "pause", c.name)
+		if r := s.run(c.bin, "", "exec", c.name, "true"); r.code != 1 || !strings.Contains(r.err, "Container "+c.name+" is paused, unpause the container before exec") {
+			t.Errorf("%s exec (paused): %s", c.bin, r)
+		}
+		s.must(t, c.bin, "unpause", c.name)
+		s.must(t, c.bin, "kill", c.name)
+		if r := s.run(c.bin, "", "unpause", c.name); r.code != 1 || !strings.Contains(r.err, " is not paused") {
+			t.Errorf("%s unpause (exited): %s", c.bin, r)
+		}
+	}
+}
+
+// TestEtcMtab: /etc/mtab is a symlink to /proc/mounts where the image has
+// none, as docker's init layer makes it.
+func TestEtcMtab(t *testing.T) {
+	s := need(t)
+	for _, bin := range []string{s.docker, s.hako} {
+		if r := s.run(bin, "", "run", "--rm", testImage, "readlink", "/etc/mtab"); r.code != 0 || r.out != "/proc/mounts\n" {
+			t.Errorf("%s run readlink /etc/mtab: %s", bin, r)
+		}
+	}
+}
+
+// TestCommitExpand: commit --change applies to the container's own
+// config, as dockerd's does: ENV appends, $VAR expands from the
+// container's environment (${X:-default} too), WORKDIR is relative to the
+// one before.
+func TestCommitExpand(t *testing.T) {
+	s := need(t)
+	n := names{base: "cexp"}
+	s.cleanup(t, n.d(), n.h())
+	for _, c := range []struct{ bin, name string }{{s.docker, n.d()}, {s.hako, n.h()}} {
+		s.must(t, c.bin, "run", "--name", c.name, "-e", "A=1", "-w", "/w", testImage, "true")
+		img := "clitest/" + c.name + ":1"
+		t.Cleanup(func() { s.run(s.docker, "", "rmi", img) })
+		s.must(t, c.bin, "commit", "-c", "ENV B=$A F=${NOPE:-dflt}", "-c", "ENV PATH=$PATH:/opt", "-c", "WORKDIR sub/$A", c.name, img)
+		r := s.must(t, c.bin, "inspect", "-f", "{{json .Config.Env}} {{.Config.WorkingDir}}", img)
+		if !strings.HasPrefix(r.out, `["A=1","PATH=/`) || !strings.Contains(r.out, `:/opt","B=1","F=dflt"] /w/sub/1`) {
+			t.Errorf("%s: committed config %q", c.bin, r.out)
+		}
+	}
+}
+
+// TestLogDrivers: dockerd's log drivers and options as hakod has them:
+// none keeps nothing (logs refuses), local reads like json-file, an
+// unknown driver and an option a driver does not take are refused; the
+// json-file entries carry the attributes --log-opt labels, env and tag
+// ask for (logs --details shows them), and a tail that is not a count of
+// lines means all of them.
+func TestLogDrivers(t *testing.T) {
+	s := need(t)
+	n := names{base: "logdrv"}
+	s.cleanup(t, n.d(), n.h(), n.d()+"2", n.h()+"2", n.d()+"3", n.h()+"3")
+	for _, c := range []struct{ bin, name string }{{s.docker, n.d()}, {s.hako, n.h()}} {
+		if r := s.run(c.bin, "", "run", "--name", c.name, "--log-driver", "none", testImage, "echo", "live"); r.code != 0 || r.out != "live\n" {
+			t.Errorf("%s run --log-driver none: %s", c.bin, r)
+		}
+		if r := s.run(c.bin, "", "logs", c.name); r.code != 1 || !strings.Contains(r.err, "configured logging driver does not support reading") {
+			t.Errorf("%s logs of a none container: %s", c.bin, r)
+		}
+		s.must(t, c.bin, "run", "--name", c.name+"2", "--log-driver", "local", testImage, "echo", "kept")
+		if r := s.must(t, c.bin, "logs", c.name+"2"); r.out != "kept\n" {
+			t.Errorf("%s logs of a local container: %s", c.bin, r)
+		}
+		s.must(t, c.bin, "run", "--name", c.name+"3", "-l", "a=1", "-l", "b=2", "-e", "E=x%y", "--log-opt", "labels=a",
+			"--log-opt", "env=E", "--log-opt", "tag={{.Name}}", testImage, "sh", "-c", "echo one; echo two")
+		if r := s.must(t, c.bin, "logs", "--details", c.name+"3"); r.out != "E=x%25y,a=1,tag="+c.name+"3 one\nE=x%25y,a=1,tag="+c.name+"3 two\n" {
+			t.Errorf("%s logs --details: %q", c.bin, r.out)
+		}
+		if r := s.must(t, c.bin, "logs", "--tail", "-5", c.name+"3"); r.out != "one\ntwo\n" {
+			t.Errorf("%s logs --tail -5: %q", c.bin, r.out)
+		}
+	}
+	for _, bin := range []string{s.docker, s.hako} {
+		if r := s.run(bin, "", "run", "--rm", "--log-driver", "nosuchdriver", testImage, "true"); r.code != 125 || !strings.Contains(r.err, `plugin "nosuchdriver" not found`) {
+			t.Errorf("%s run --log-driver nosuchdriver: %s", bin, r)
+		}
+		if r := s.run(bin, "", "run", "--rm", "--log-driver", "local", "--log-opt", "labels=a", testImage, "true"); r.code != 125 || !strings.Contains(r.err, "unknown log opt 'labels' for log driver local") {
+			t.Errorf("%s run --log-driver local --log-opt labels=a: %s", bin, r)
+		}
+	}
+}
+
+// TestEventsRenameAnswers: dockerd's answers that the CLIs only pass on:
+// events carry the older API's status, id and from; since after until is
+// refused; a stream that ends at --until starts with the events kept;
+// rename's failures say "Error when allocating new name".
+func TestEventsRenameAnswers(t *testing.T) {
+	s := need(t)
+	n := names{base: "evra"}
+	s.cleanup(t, n.d(), n.h(), n.d()+"2", n.h()+"2")
+	for _, c := range []struct{ bin, name string }{{s.docker, n.d()}, {s.hako, n.h()}} {
+		s.must(t, c.bin, "run", "--name", c.name, testImage, "true")
+		s.must(t, c.bin, "create", "--name", c.name+"2", testImage, "true")
+		until := fmt.Sprint(time.Now().Add(time.Second).Unix())
+		r := s.must(t, c.bin, "events", "--until", until, "--filter", "container="+c.name, "--format", "{{.Status}} {{.From}} {{.ID}}")
+		id := strings.TrimSpace(s.must(t, s.docker, "inspect", "-f", "{{.Id}}", c.name).out)
+		if !strings.Contains(r.out, "start "+testImage+" "+id+"\n") || !strings.Contains(r.out, "die "+testImage+" "+id+"\n") {
+			t.Errorf("%s events --until (no --since): %q", c.bin, r.out)
+		}
+		if r := s.run(c.bin, "", "events", "--since", "2", "--until", "1"); r.code != 1 || !strings.Contains(r.err, "`since` time (2) cannot be after `until` time (1)") {
+			t.Errorf("%s events --since 2 --until 1: %s", c.bin, r)
+		}
+		if r := s.run(c.bin, "", "rename", c.name, c.name+"2"); r.code != 1 ||
+			!strings.Contains(r.err, `Error when allocating new name: Conflict. The container name "/`+c.name+`2" is already in use`) {
+			t.Errorf("%s rename to a name in use: %s", c.bin, r)
+		}
+		if r := s.run(c.bin, "", "rename", c.name, "bad/name"); r.code != 1 ||
+			!strings.Contains(r.err, "Error when allocating new name: Invalid container name (/bad/name)") {
+			t.Errorf("%s rename to an invalid name: %s", c.bin, r)
+		}
+	}
+}

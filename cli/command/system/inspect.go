@@ -1,5 +1,6 @@
-// Package system holds hako's daemon-wide commands: version, info and
-// inspect.
+// Package system holds hako's daemon-wide commands: version, info,
+// events and inspect (with its typed forms, container inspect and image
+// inspect).
 package system
 
 import (
@@ -94,6 +95,36 @@ func NewInspectCommand(cli *command.Cli) *cobra.Command {
 	fs.StringVarP(&format, "format", "f", "", "Format output using a custom template:\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template.")
 	fs.StringVar(&typ, "type", "", "Only inspect objects of the given type")
 	fs.BoolVarP(&size, "size", "s", false, "Display total file sizes if the type is container")
+	return cmd
+}
+
+// typedInspect is `hako container inspect` or `hako image inspect`:
+// inspect for one type, with that type's inspector. The daemon's errors
+// are its own ("No such container: x"), not inspect's "No such object".
+func typedInspect(cli *command.Cli, typ string, cmd *cobra.Command) *cobra.Command {
+	var format string
+	var size bool
+	var get inspector
+	for _, in := range inspectors {
+		if in.typ == typ {
+			get = in.get
+		}
+	}
+	cmd.Args = command.MinArgs(1)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		api, err := cli.Client()
+		if err != nil {
+			return err
+		}
+		return Inspect(cli.Out, args, format, func(ref string) (any, []byte, error) {
+			return get(cmd.Context(), api, ref, size)
+		})
+	}
+	fs := cmd.Flags()
+	fs.StringVarP(&format, "format", "f", "", "Format output using a custom template:\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given Go template.\nRefer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates")
+	if typ == "container" {
+		fs.BoolVarP(&size, "size", "s", false, "Display total file sizes")
+	}
 	return cmd
 }
 
