@@ -115,7 +115,7 @@ func listTree(t *testing.T, root string) map[string]string {
 // withInitFiles is view v of an image as its containers see it: with the
 // init layer's files (initlayer.go), where the image has none.
 func withInitFiles(v map[string]string) map[string]string {
-	out := map[string]string{"etc": "dir", "etc/hostname": "", "etc/hosts": "", "etc/resolv.conf": ""}
+	out := map[string]string{"etc": "dir", "etc/hostname": "", "etc/hosts": "", "etc/resolv.conf": "", "etc/mtab": "->/proc/mounts"}
 	for k, x := range v {
 		out[k] = x
 	}

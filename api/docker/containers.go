@@ -66,7 +66,7 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request) error {
 	if err := validateContainerFilters(f); err != nil {
 		return err
 	}
-	all := boolValue(r, "all")
+	all, size := boolValue(r, "all"), boolValue(r, "size")
 	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
 	out := []container.Summary{}
 	list := s.e.List()
@@ -81,6 +81,9 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request) error {
 		}
 		sm := summary(snap)
 		s.summaryNetworks(&sm, snap) // networks.go
+		if size { // ps -s
+			sm.SizeRw, sm.SizeRootFs = s.e.ContainerSizes(r.Context(), snap)
+		}
 		out = append(out, sm)
 		if limit > 0 && len(out) >= limit {
 			break
@@ -170,7 +173,12 @@ func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, s.inspect(c.Snapshot()))
+	resp := s.inspect(c.Snapshot())
+	if boolValue(r, "size") { // inspect -s
+		rw, rootfs := s.e.ContainerSizes(r.Context(), c.Snapshot())
+		resp.SizeRw, resp.SizeRootFs = &rw, &rootfs
+	}
+	return writeJSON(w, http.StatusOK, resp)
 }
 
 func timeString(t time.Time) string {

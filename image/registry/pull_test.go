@@ -453,7 +453,7 @@ func TestPullGzipZstdAndUncompressedLayers(t *testing.T) {
 	files := mountedFiles(t, mounts)
 	want := map[string]string{"gz": "file:gzip layer", "zs": "file:zstd layer", "raw": "file:plain layer",
 		// The init layer's (image/initlayer.go).
-		"etc": "dir", "etc/hostname": "file:", "etc/hosts": "file:", "etc/resolv.conf": "file:"}
+		"etc": "dir", "etc/hostname": "file:", "etc/hosts": "file:", "etc/resolv.conf": "file:", "etc/mtab": "link:/proc/mounts"}
 	if !equalMaps(files, want) {
 		t.Fatalf("view %v", files)
 	}

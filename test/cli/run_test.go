@@ -517,3 +517,25 @@ func TestEventsRenameAnswers(t *testing.T) {
 		}
 	}
 }
+
+// TestContainerSizes: inspect -s and ps -s report the writable layer's
+// size (files, each inode once) and that plus the image's, as dockerd does.
+func TestContainerSizes(t *testing.T) {
+	s := need(t)
+	n := names{base: "sizes"}
+	s.cleanup(t, n.d(), n.h())
+	for _, c := range []struct{ bin, name string }{{s.docker, n.d()}, {s.hako, n.h()}} {
+		s.must(t, c.bin, "run", "--name", c.name, testImage, "sh", "-c", "head -c 1000 /dev/zero >/f; mkdir /d; head -c 24 /dev/zero >/d/g")
+		r := s.must(t, c.bin, "inspect", "-s", "-f", "{{.SizeRw}} {{.SizeRootFs}}", c.name)
+		var rw, rootfs int64
+		if _, err := fmt.Sscan(r.out, &rw, &rootfs); err != nil || rw != 1024 || rootfs < 1<<20+rw {
+			t.Errorf("%s inspect -s: %q", c.bin, r.out)
+		}
+		if r := s.must(t, c.bin, "ps", "-a", "-s", "--filter", "name="+c.name, "--format", "{{.Size}}"); !strings.HasPrefix(r.out, "1.02kB (virtual ") {
+			t.Errorf("%s ps -s: %q", c.bin, r.out)
+		}
+		if r := s.must(t, c.bin, "inspect", "-f", "{{.SizeRw}}", c.name); r.out != "<nil>\n" {
+			t.Errorf("%s inspect without -s: %q", c.bin, r.out)
+		}
+	}
+}
