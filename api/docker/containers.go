@@ -81,7 +81,8 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request) error {
 		}
 		sm := summary(snap)
 		s.summaryNetworks(&sm, snap) // networks.go
-		if size {                    // ps -s
+		if size {
+			// ps -s
 			sm.SizeRw, sm.SizeRootFs = s.e.ContainerSizes(r.Context(), snap)
 		}
 		out = append(out, sm)
