@@ -114,47 +114,17 @@ func logAttrs(snap Record) (map[string]string, error) {
 	if snap.Config != nil {
 		labels, env = snap.Config.Labels, snap.Config.Env
 	}
-	if v := opts["labels"]; v != "" {
-		for _, k := range strings.Split(v, ",") {
-			if x, ok := labels[k]; ok {
-				attrs[k] = x
-			}
-		}
-	}
-	if v := opts["labels-regex"]; v != "" {
-		re, err := regexp.Compile(v)
-		if err != nil {
-			return nil, fmt.Errorf("labels-regex %q: %w", v, err)
-		}
-		for k, x := range labels {
-			if re.MatchString(k) {
-				attrs[k] = x
-			}
-		}
-	}
 	envs := map[string]string{}
 	for _, kv := range env {
 		if k, x, ok := strings.Cut(kv, "="); ok {
 			envs[k] = x
 		}
 	}
-	if v := opts["env"]; v != "" {
-		for _, k := range strings.Split(v, ",") {
-			if x, ok := envs[k]; ok {
-				attrs[k] = x
-			}
-		}
+	if err := pickAttrs(attrs, labels, opts, "labels"); err != nil {
+		return nil, err
 	}
-	if v := opts["env-regex"]; v != "" {
-		re, err := regexp.Compile(v)
-		if err != nil {
-			return nil, fmt.Errorf("env-regex %q: %w", v, err)
-		}
-		for k, x := range envs {
-			if re.MatchString(k) {
-				attrs[k] = x
-			}
-		}
+	if err := pickAttrs(attrs, envs, opts, "env"); err != nil {
+		return nil, err
 	}
 	if v := opts["tag"]; v != "" {
 		tmpl, err := template.New("tag").Parse(v)
@@ -178,6 +148,30 @@ func logAttrs(snap Record) (map[string]string, error) {
 		return nil, nil
 	}
 	return attrs, nil
+}
+
+// pickAttrs copies into attrs the entries of from that --log-opt OPT (a
+// comma list of keys) or OPT-regex (a pattern over the keys) name.
+func pickAttrs(attrs, from, opts map[string]string, opt string) error {
+	if v := opts[opt]; v != "" {
+		for _, k := range strings.Split(v, ",") {
+			if x, ok := from[k]; ok {
+				attrs[k] = x
+			}
+		}
+	}
+	if v := opts[opt+"-regex"]; v != "" {
+		re, err := regexp.Compile(v)
+		if err != nil {
+			return fmt.Errorf("%s-regex %q: %w", opt, v, err)
+		}
+		for k, x := range from {
+			if re.MatchString(k) {
+				attrs[k] = x
+			}
+		}
+	}
+	return nil
 }
 
 // connectTask re-adopts a container's shim after hakod restarts. running

@@ -116,19 +116,30 @@ func (s *Store) makeInitLayer(ctx context.Context, chain, name string) (err erro
 	return s.snaps.Commit(ctx, name, key)
 }
 
-// makeInitSymlink makes rel in root a symlink to target unless something
-// is there already; its parent resolves inside root, as makeInitFile's.
-func makeInitSymlink(root, rel, target string) error {
+// initPath is where rel goes in root: its parent directory resolved inside
+// root (whatever symlinks the image holds) and made (0755) if missing, the
+// last component not followed. "" when something is there already.
+func initPath(root, rel string) (string, error) {
 	parent, err := securejoin.SecureJoin(root, filepath.Dir(rel))
 	if err != nil {
-		return err
+		return "", err
 	}
 	p := filepath.Join(parent, filepath.Base(rel))
 	if _, err := os.Lstat(p); err == nil {
-		return nil
+		return "", nil
 	}
 	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return fmt.Errorf("make %s: %w", filepath.Dir(rel), err)
+		return "", fmt.Errorf("make %s: %w", filepath.Dir(rel), err)
+	}
+	return p, nil
+}
+
+// makeInitSymlink makes rel in root a symlink to target unless something
+// is there already; its parent resolves inside root, as makeInitFile's.
+func makeInitSymlink(root, rel, target string) error {
+	p, err := initPath(root, rel)
+	if err != nil || p == "" {
+		return err
 	}
 	if err := os.Symlink(target, p); err != nil {
 		return fmt.Errorf("make %s: %w", rel, err)
@@ -141,16 +152,9 @@ func makeInitSymlink(root, rel, target string) error {
 // (0755). The parent resolves inside root, whatever symlinks the image
 // holds; the file itself is never followed.
 func makeInitFile(root, rel string) error {
-	parent, err := securejoin.SecureJoin(root, filepath.Dir(rel))
-	if err != nil {
+	p, err := initPath(root, rel)
+	if err != nil || p == "" {
 		return err
-	}
-	p := filepath.Join(parent, filepath.Base(rel))
-	if _, err := os.Lstat(p); err == nil {
-		return nil
-	}
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return fmt.Errorf("make %s: %w", filepath.Dir(rel), err)
 	}
 	fd, err := unix.Open(p, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
 	if err != nil {
