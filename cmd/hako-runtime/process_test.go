@@ -308,3 +308,25 @@ func TestPauseResume(t *testing.T) {
 	r.must("delete", "--force", id) // a paused container can be force-deleted
 	r.assertGone(id, b)
 }
+
+// TestMissingCwdIsMade: a process.cwd the rootfs lacks is made (0755,
+// root's) inside the root before the process starts there, as runc makes
+// it; a cwd through a file fails, naming process.cwd.
+func TestMissingCwdIsMade(t *testing.T) {
+	r := newRT(t)
+	b := newBundle(t, "sh", "-c", "pwd; stat -c '%a %u' /new/dir")
+	b.spec.Process.Cwd = "/new/dir"
+	id := uniqueID(t)
+	out, errs, code := r.runBundle(b, id)
+	if code != 0 || out != "/new/dir\n755 0\n" {
+		t.Fatalf("exit %d, out %q, err %s", code, out, errs)
+	}
+	r.assertGone(id, b)
+	b2 := newBundle(t, "true")
+	b2.spec.Process.Cwd = "/etc/passwd/x"
+	id2 := uniqueID(t)
+	if _, errs, code := r.runBundle(b2, id2); code == 0 || !strings.Contains(errs, "process.cwd") {
+		t.Errorf("cwd through a file: exit %d, %s", code, errs)
+	}
+	r.assertGone(id2, b2)
+}

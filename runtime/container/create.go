@@ -314,6 +314,12 @@ func (r *Runtime) initProgram(s *specs.Spec, nsp nsPlan, o CreateOptions, cg cgr
 		}
 	}
 	rootfs.Pivot(p, s, o.NoPivot, ro)
+	if cwd := s.Process.Cwd; cwd != "" && cwd != "/" {
+		// As runc: a working directory the root lacks is made (0755, the
+		// runtime's user) before the root may turn read-only. After the
+		// pivot, so that a /proc link in the path is the container's.
+		p.Add(nsexec.OpMkdir, nsexec.Step{Field: "process.cwd"}, cwd, uint64(0o755))
+	}
 	if s.Process.Terminal {
 		var rows, cols uint
 		if cs := s.Process.ConsoleSize; cs != nil {
