@@ -345,17 +345,31 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	}
 	snap := c.Snapshot()
 	tty := snap.Config.Tty
-	hc, err := hijack(w, r)
+	// The attach is registered before the client is answered: the docker
+	// CLI sends its start once answered, and an attach registered after
+	// that start could miss the output (a run --rm printed nothing, once
+	// in CI). Output written before the answer waits for it (hijacked).
+	hc, err := takeOver(w)
 	if err != nil {
 		return err
 	}
 	defer hc.end()
-	stdout, stderr := outputs(hc.conn, tty, nil)
+	answered := false
+	answer := func() bool {
+		if answered {
+			return true
+		}
+		answered = true
+		return hc.answer(w, r) == nil
+	}
+	stdout, stderr := outputs(hc, tty, nil)
 	var streams engine.Streams
 	if boolValue(r, "stdin") && snap.Config.OpenStdin {
 		keys, err := parseDetachKeys(r.URL.Query().Get("detachKeys"))
 		if err != nil {
-			_, _ = stderr.Write([]byte(err.Error() + "\n"))
+			if answer() {
+				_, _ = stderr.Write([]byte(err.Error() + "\n"))
+			}
 			return errResponded
 		}
 		// As docker's: the keys detach only a terminal's session. Without
@@ -373,12 +387,18 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	if boolValue(r, "stderr") {
 		streams.Stderr = stderr
 	}
-	if boolValue(r, "logs") {
-		_ = s.e.Logs(r.Context(), c.ID, engine.LogsOptions{Stdout: streams.Stdout != nil, Stderr: streams.Stderr != nil, Tail: -1},
-			func(le engine.LogEntry) error { return writeEntry(streams, le) })
-	}
-	if !boolValue(r, "stream") {
-		return errResponded
+	if logs, stream := boolValue(r, "logs"), boolValue(r, "stream"); logs || !stream {
+		// The log first, answered at once (no start waits on these).
+		if !answer() {
+			return errResponded
+		}
+		if logs {
+			_ = s.e.Logs(r.Context(), c.ID, engine.LogsOptions{Stdout: streams.Stdout != nil, Stderr: streams.Stderr != nil, Tail: -1},
+				func(le engine.LogEntry) error { return writeEntry(streams, le) })
+		}
+		if !stream {
+			return errResponded
+		}
 	}
 	// The attach ends with the container's output, or when a write to a
 	// client that hung up fails. (A read returning EOF only means the client
@@ -386,6 +406,9 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	// stdin to send.)
 	ctx := context.WithoutCancel(r.Context())
 	done, err := s.e.Attach(ctx, c.ID, streams)
+	if !answer() {
+		return errResponded // the client left: writes fail, the attach ends
+	}
 	if err != nil {
 		_, _ = stderr.Write([]byte(err.Error() + "\n"))
 		return errResponded

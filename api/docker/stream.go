@@ -81,10 +81,31 @@ func outputs(w io.Writer, tty bool, flush func()) (stdout, stderr io.Writer) {
 // includes anything the client already sent (it writes stdin right after
 // the 101, before it starts the container).
 func hijack(w http.ResponseWriter, r *http.Request) (*hijacked, error) {
+	h, err := takeOver(w)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.answer(w, r); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// takeOver hijacks the connection without answering yet: writes to the
+// result wait for answer. containerAttach registers the attach first, so
+// that the client, which sends its start once answered, misses no output
+// (dockerd's order too).
+func takeOver(w http.ResponseWriter) (*hijacked, error) {
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return nil, errdefs.Invalidf("cannot hijack the connection: %s", err.Error())
 	}
+	return &hijacked{conn: conn, rd: brw.Reader, answered: make(chan struct{})}, nil
+}
+
+// answer writes the hijack's status line and headers, and lets the
+// output through.
+func (h *hijacked) answer(w http.ResponseWriter, r *http.Request) error {
 	status := "HTTP/1.1 200 OK\r\n"
 	extra := ""
 	if r.Header.Get("Upgrade") != "" {
@@ -97,11 +118,13 @@ func hijack(w http.ResponseWriter, r *http.Request) (*hijacked, error) {
 			hdr += k + ": " + v + "\r\n"
 		}
 	}
-	if _, err := conn.Write([]byte(hdr + "\r\n")); err != nil {
-		conn.Close()
-		return nil, err
+	_, err := h.conn.Write([]byte(hdr + "\r\n"))
+	close(h.answered)
+	if err != nil {
+		h.conn.Close()
+		return err
 	}
-	return &hijacked{conn: conn, rd: brw.Reader}, nil
+	return nil
 }
 
 // lingerTimeout bounds how long a hijacked connection whose output is
@@ -112,9 +135,16 @@ const lingerTimeout = 5 * time.Second
 // is read by whatever forwards stdin, and at the end by end; reads are
 // serialized, since the forwarding goroutine may still be in one then.
 type hijacked struct {
-	conn net.Conn
-	mu   sync.Mutex
-	rd   *bufio.Reader
+	conn     net.Conn
+	mu       sync.Mutex
+	rd       *bufio.Reader
+	answered chan struct{} // closed once the status line is written
+}
+
+// Write sends output, once the answer is out.
+func (h *hijacked) Write(p []byte) (int, error) {
+	<-h.answered
+	return h.conn.Write(p)
 }
 
 func (h *hijacked) Read(p []byte) (int, error) {
@@ -133,6 +163,12 @@ func (h *hijacked) Read(p []byte) (int, error) {
 // status: `docker run -i IMG true <file` and `cat big | docker run -i IMG
 // head -1` did so. dockerd's clients see EOF there.
 func (h *hijacked) end() {
+	select {
+	case <-h.answered:
+	default: // never answered: an error before it
+		h.conn.Close()
+		return
+	}
 	if cw, ok := h.conn.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 	}
