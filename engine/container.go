@@ -120,6 +120,11 @@ type Container struct {
 	// a late save (a health check's, a start's) must not write it back.
 	saveMu sync.Mutex
 	gone   bool
+	// netnsTainted (under mu): a process that could change the network
+	// namespace's configuration ran in it (a privileged exec), or hakod
+	// cannot tell (re-adopted after a restart): the namespace is not
+	// reused (network.go: netnsReusable).
+	netnsTainted bool
 }
 
 // containerDir is the container's directory under the data root: what

@@ -125,6 +125,11 @@ func (e *Engine) ExecStart(ctx context.Context, id string, s Streams, detach boo
 	if err != nil {
 		return err
 	}
+	if x.Config.Privileged {
+		c.mu.Lock()
+		c.netnsTainted = true // it has CAP_NET_ADMIN
+		c.mu.Unlock()
+	}
 	if x.Config.Tty && height > 0 && width > 0 {
 		proc.ConsoleSize = &specs.Box{Height: uint(height), Width: uint(width)}
 	}

@@ -109,7 +109,7 @@ func (e *Engine) exited(ctx context.Context, c *Container, task Task, st ExitSta
 		e.log.Warn("delete the exited container's task", "id", c.ID, "err", err)
 	}
 	task.Close()
-	e.detachNetwork(ctx, c) // network.go
+	e.detachNetwork(ctx, c, e.netnsReusable(c)) // network.go
 	if st.ExitedAt.IsZero() {
 		st.ExitedAt = time.Now().UTC()
 	}
@@ -206,6 +206,7 @@ func (e *Engine) restore(ctx context.Context, c *Container) {
 	task, running, st, err := e.connectTask(ctx, c)
 	if err == nil && running {
 		c.task = task
+		c.netnsTainted = true // what ran in it while hakod was away is unknown
 		e.watch(c, task)
 		e.log.Info("re-adopted running container", "id", c.ID, "name", c.Name)
 		return
@@ -223,7 +224,7 @@ func (e *Engine) restore(ctx context.Context, c *Container) {
 		c.State.ExitCode = 255
 	}
 	c.State.FinishedAt = time.Now().UTC()
-	e.detachNetwork(ctx, c) // network.go
+	e.detachNetwork(ctx, c, false) // network.go: what is left in it is unknown
 	e.unmountRootfs(c.ID)   // container.go
 	e.unmountVolumes(c)     // volumes.go
 	_ = e.save(c)

@@ -318,25 +318,68 @@ func (e *Engine) abortNetwork(ctx context.Context, c *Container, ready func() er
 	if ready != nil {
 		_ = ready()
 	}
-	e.detachNetwork(ctx, c)
+	e.detachNetwork(ctx, c, false) // a failed start: not reused
 }
 
 // detachNetwork detaches a container that stopped or is removed (a no-op
-// for one hakod did not attach).
-func (e *Engine) detachNetwork(ctx context.Context, c *Container) {
+// for one hakod did not attach); reuse: its namespace may become a spare
+// (netnsReusable).
+func (e *Engine) detachNetwork(ctx context.Context, c *Container, reuse bool) {
 	if e.cfg.Networks == nil {
 		return
 	}
 	// In the background: the container's processes are gone, and
 	// `run --rm` need not wait for the CNI plugins. Its trace, though,
 	// waits for their spans.
-	if done := e.cfg.Networks.DetachInBackground(ctx, c.ID); done != nil {
+	if done := e.cfg.Networks.DetachInBackground(ctx, c.ID, reuse); done != nil {
 		release := e.holdTrace(ctx) // monitor.go
 		go func() {
 			<-done
 			release()
 		}()
 	}
+}
+
+// netnsReusable reports whether c's network namespace, now that its
+// processes are gone, can be the next container's (network.Manager's
+// recycle, which also checks the attachment was plain and the namespace
+// has no TCP sockets left): nothing of c could have changed its
+// configuration. That takes CAP_NET_ADMIN (or SYS_ADMIN) in it, or a
+// writable /proc/sys, or sysctls set for it: a privileged container or
+// exec, or one given those capabilities or sysctls, taints it. Its
+// processes must all be gone: with a PID namespace of its own they end
+// with its init; a shared one (--pid host or container:) is not counted
+// on. And a container that joined it (--network container:) may still run
+// in it: while any live container joined another's namespace, none is
+// reused.
+func (e *Engine) netnsReusable(c *Container) bool {
+	c.mu.Lock()
+	tainted, hc := c.netnsTainted, c.HostConfig
+	c.mu.Unlock()
+	if tainted || hc == nil || hc.Privileged || len(hc.Sysctls) > 0 || hc.PidMode != "" {
+		return false
+	}
+	for _, cp := range hc.CapAdd {
+		switch strings.TrimPrefix(strings.ToUpper(cp), "CAP_") {
+		case "ALL", "NET_ADMIN", "SYS_ADMIN":
+			return false
+		}
+	}
+	e.mu.Lock()
+	others := make([]*Container, 0, len(e.containers))
+	for _, o := range e.containers {
+		if o != c {
+			others = append(others, o)
+		}
+	}
+	e.mu.Unlock()
+	for _, o := range others {
+		s := o.Snapshot()
+		if s.HostConfig != nil && strings.HasPrefix(string(s.HostConfig.NetworkMode), "container:") && live(s.State.Status) {
+			return false
+		}
+	}
+	return true
 }
 
 // reconcileNetworks detaches, after a restart of hakod, the attachments of
@@ -348,7 +391,7 @@ func (e *Engine) reconcileNetworks(ctx context.Context) {
 	}
 	for _, a := range e.cfg.Networks.Attachments() {
 		if c, err := e.Get(a.ContainerID); err != nil || !live(c.Snapshot().State.Status) {
-			e.cfg.Networks.DetachInBackground(ctx, a.ContainerID)
+			e.cfg.Networks.DetachInBackground(ctx, a.ContainerID, false)
 		}
 	}
 }

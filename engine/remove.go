@@ -224,7 +224,7 @@ func (e *Engine) emptyTrash() error {
 // cleanupRemoved removes what a container being removed owns: its network
 // attachments, filesystem, directory, record, volume references and names.
 func (e *Engine) cleanupRemoved(ctx context.Context, c *Container) error {
-	e.detachNetwork(ctx, c) // network.go
+	e.detachNetwork(ctx, c, e.netnsReusable(c)) // network.go
 	e.unmountRootfs(c.ID)   // container.go
 	if err := e.removeFiles(ctx, c); err != nil {
 		return err

@@ -143,6 +143,7 @@ func (m *Manager) Prepare(ctx context.Context, req AttachRequest) (p *Pending, e
 	var ips []netip.Addr
 	ports := req.Ports
 	m.mu.Lock()
+	_, att.Plain = m.spareKindOf(req) // spare.go
 	for i, r := range req.Networks {
 		ifname := fmt.Sprintf("eth%d", i)
 		if r.ConfList != nil {
@@ -333,7 +334,7 @@ func (m *Manager) addEndpoint(ctx context.Context, att *Attachment, i int, ip ne
 // leaving them to the kernel's clean-up of dead namespaces, which under
 // load can take seconds.
 func (m *Manager) Detach(ctx context.Context, id string) error {
-	done, errp := m.startDetach(ctx, id)
+	done, errp := m.startDetach(ctx, id, false)
 	<-done
 	return *errp
 }
@@ -349,7 +350,13 @@ func (m *Manager) Detach(ctx context.Context, id string) error {
 // that one does the same work, and waiting for the container's lock it
 // holds would put its DELs back on the path (a `run --rm` detaches at the
 // exit and again at the removal).
-func (m *Manager) DetachInBackground(ctx context.Context, id string) (done <-chan struct{}) {
+//
+// With reuse, the caller vouches that nothing of the container can have
+// changed the namespace (no process of it is left, none had the means to
+// change its configuration): a plain attachment's namespace then becomes
+// the spare of its kind when that is missing, instead of being undone
+// (recycle, spare.go).
+func (m *Manager) DetachInBackground(ctx context.Context, id string, reuse bool) (done <-chan struct{}) {
 	m.mu.Lock()
 	att := m.attachments[id]
 	busy := att != nil && att.detaching != nil
@@ -357,13 +364,13 @@ func (m *Manager) DetachInBackground(ctx context.Context, id string) (done <-cha
 	if busy {
 		return nil
 	}
-	done, _ = m.startDetach(ctx, id)
+	done, _ = m.startDetach(ctx, id, reuse)
 	return done
 }
 
 // startDetach starts undoing id's attachment; done is closed when it is
 // undone, *errp then holds the outcome.
-func (m *Manager) startDetach(ctx context.Context, id string) (done <-chan struct{}, errp *error) {
+func (m *Manager) startDetach(ctx context.Context, id string, reuse bool) (done <-chan struct{}, errp *error) {
 	errp = new(error)
 	unlock := m.lockContainer(id)
 	m.mu.Lock()
@@ -387,6 +394,10 @@ func (m *Manager) startDetach(ctx context.Context, id string) (done <-chan struc
 	go func() {
 		defer m.bg.Done()
 		defer unlock()
+		if reuse && m.recycle(context.WithoutCancel(ctx), att) { // spare.go
+			close(ch)
+			return
+		}
 		if err := m.teardown(context.WithoutCancel(ctx), att); err != nil {
 			m.log.Warn("detach a container from its networks", "container", id, "err", err)
 			*errp = err
@@ -501,6 +512,7 @@ func (m *Manager) Connect(ctx context.Context, id string, r EndpointRequest) (ep
 		return ep, err
 	}
 	att.Endpoints = append(att.Endpoints, newEP)
+	att.Plain = false
 	i := len(att.Endpoints) - 1
 	if err := m.store.saveAttachment(att); err != nil {
 		att.Endpoints = att.Endpoints[:i]
@@ -552,6 +564,7 @@ func (m *Manager) Disconnect(ctx context.Context, id, networkID string) (err err
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	att.Endpoints = slices.DeleteFunc(att.Endpoints, func(x Endpoint) bool { return x.NetworkID == networkID })
+	att.Plain = false
 	if len(e.PortMappings) > 0 {
 		att.Ports = nil
 		m.reservations[id].release()

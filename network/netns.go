@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -111,6 +113,84 @@ func disableIPv6Default() {
 	}
 	_, _ = f.WriteString("1")
 	f.Close()
+}
+
+// socketCounts reads, from /proc/net/sockstat as seen inside the network
+// namespace pinned at path, how many sockets are open in it ("sockets:
+// used": any kind, wherever their descriptors went) and how many TCP
+// connections are in time-wait ("TCP: ... tw"). A few counters, where
+// /proc/net/tcp would walk the whole TCP hash table, shared by every
+// namespace (~5 ms of CPU for each of tcp and tcp6 on this 24 GiB
+// machine). A thread of our own enters the namespace and comes back;
+// should it fail to come back, it is not unlocked and so dies with its
+// goroutine.
+func socketCounts(path string) (used, tw int, err error) {
+	type result struct {
+		used, tw int
+		err      error
+	}
+	res := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		self := fmt.Sprintf("/proc/%d/task/%d/", os.Getpid(), unix.Gettid())
+		own, err := os.Open(self + "ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			res <- result{err: fmt.Errorf("open the network namespace of hakod: %w", err)}
+			return
+		}
+		defer own.Close()
+		target, err := os.Open(path)
+		if err != nil {
+			runtime.UnlockOSThread()
+			res <- result{err: fmt.Errorf("open network namespace %s: %w", path, err)}
+			return
+		}
+		defer target.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			res <- result{err: fmt.Errorf("enter network namespace %s: %w", path, err)}
+			return
+		}
+		var r result
+		b, err := os.ReadFile(self + "net/sockstat")
+		if err != nil {
+			r.err = fmt.Errorf("read the socket counts of %s: %w", path, err)
+		} else {
+			r.used, r.tw, r.err = parseSockstat(string(b))
+		}
+		if unix.Setns(int(own.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		res <- r
+	}()
+	r := <-res
+	return r.used, r.tw, r.err
+}
+
+// parseSockstat reads a /proc/net/sockstat: the sockets in use and the
+// TCP connections in time-wait.
+func parseSockstat(s string) (used, tw int, err error) {
+	seen := 0
+	for _, line := range strings.Split(s, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 3 && f[0] == "sockets:" && f[1] == "used":
+			if used, err = strconv.Atoi(f[2]); err != nil {
+				return 0, 0, fmt.Errorf("sockstat: %q: %w", line, err)
+			}
+			seen++
+		case len(f) >= 7 && f[0] == "TCP:" && f[5] == "tw":
+			if tw, err = strconv.Atoi(f[6]); err != nil {
+				return 0, 0, fmt.Errorf("sockstat: %q: %w", line, err)
+			}
+			seen++
+		}
+	}
+	if seen != 2 {
+		return 0, 0, fmt.Errorf("sockstat without the socket and time-wait counts: %q", s)
+	}
+	return used, tw, nil
 }
 
 // nsGetNSType is linux/nsfs.h's NS_GET_NSTYPE, _IO(0xb7, 0x3).

@@ -742,9 +742,9 @@ func TestDetachInBackgroundTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.DetachInBackground(context.Background(), id)
+	m.DetachInBackground(context.Background(), id, false)
 	start := time.Now()
-	m.DetachInBackground(context.Background(), id)
+	m.DetachInBackground(context.Background(), id, false)
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("the second background detach waited %v for the first", d)
 	}

@@ -4,9 +4,12 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // waitSpare waits for the manager's spare endpoint and returns it.
@@ -183,5 +186,163 @@ func TestSpareBare(t *testing.T) {
 	}
 	if fileExists(m.NetNSPath(next.ContainerID)) || fileExists(m.store.attachmentPath(next.ContainerID)) {
 		t.Errorf("bare spare %s left after Close", next.ContainerID)
+	}
+}
+
+// socketIn opens a TCP socket in the namespace pinned at path and returns
+// its descriptor (a thread enters the namespace and is left to die).
+func socketIn(t *testing.T, path string) int {
+	t.Helper()
+	fdc := make(chan int, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		f, err := os.Open(path)
+		if err == nil {
+			err = unix.Setns(int(f.Fd()), unix.CLONE_NEWNET)
+			f.Close()
+		}
+		fd := -1
+		if err == nil {
+			fd, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+		}
+		if err != nil {
+			t.Error(err)
+		}
+		fdc <- fd
+	}()
+	return <-fdc
+}
+
+// TestRecycle: a plain attachment detached with reuse becomes the spare
+// of its kind (its namespace, address and lease, still under the ADD's
+// container ID) when that is missing, and the next container takes it and
+// works; one with a socket left in its namespace, one that is not plain
+// (an alias) or one detached without reuse is undone as before; a
+// namespace with lo only becomes the bare spare.
+func TestRecycle(t *testing.T) {
+	m, _ := openTest(t, func(c *Config) { c.NoSpares = false })
+	ctx := context.Background()
+	def, _ := m.Default()
+	attach := func(id string, nets ...EndpointRequest) Attachment {
+		t.Helper()
+		a, err := m.Attach(ctx, AttachRequest{ContainerID: id, Name: "c" + id[:4], Networks: nets})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	detach := func(id string, reuse bool) {
+		t.Helper()
+		if done := m.DetachInBackground(ctx, id, reuse); done != nil {
+			<-done
+		}
+	}
+	spareNow := func(k spareKind) *Attachment {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.spares[k].att
+	}
+	bridge := EndpointRequest{Network: "bridge"}
+
+	first := strings.Repeat("a1", 32)
+	attach(first, bridge)
+	sp := waitSpare(t, m, spareEndpoint, "")
+	spareID, addr := sp.ContainerID, sp.Endpoints[0].Address.Addr()
+	taker := strings.Repeat("b2", 32)
+	if a := attach(taker, bridge); a.CNIContainerID != spareID {
+		t.Fatalf("the spare was not taken: %+v", a)
+	}
+	detach(taker, true) // before the next spare's making
+	got := spareNow(spareEndpoint)
+	if got == nil || got.ContainerID != spareID || got.CNIContainerID != "" || got.Endpoints[0].Address.Addr() != addr {
+		t.Fatalf("the detached namespace is not the spare again: %+v", got)
+	}
+	if !fileExists(m.NetNSPath(spareID)) || !fileExists(m.store.attachmentPath(spareID)) || len(leasesOf(m, spareID)) != 1 {
+		t.Errorf("recycled spare: pin, record or lease missing (leases %v)", leasesOf(m, spareID))
+	}
+	if fileExists(m.NetNSPath(taker)) || fileExists(m.store.attachmentPath(taker)) {
+		t.Errorf("the detached container's pin or record left")
+	}
+	if _, ok := m.Attachment(taker); ok {
+		t.Errorf("the detached container still has an attachment")
+	}
+
+	// The next container gets it, and it works.
+	second := strings.Repeat("c3", 32)
+	a := attach(second, bridge)
+	if a.CNIContainerID != spareID || a.Endpoints[0].Address.Addr() != addr {
+		t.Fatalf("the recycled spare was not taken: %+v", a)
+	}
+	if out, err := inNS(a.NetNS, "busybox", "ping", "-c1", "-W2", def.Gateway.String()); err != nil {
+		t.Errorf("ping the gateway from a recycled namespace: %v\n%s", err, out)
+	}
+	// A socket left in it: not reused, undone.
+	fd := socketIn(t, a.NetNS)
+	detach(second, true)
+	unix.Close(fd)
+	if sp := spareNow(spareEndpoint); sp != nil && sp.ContainerID == spareID {
+		t.Errorf("a namespace with a socket became the spare")
+	}
+	assertNoLeftovers(t, m, second, addr)
+	if l := leasesOf(m, spareID); len(l) > 0 {
+		t.Errorf("lease of the undone namespace left: %v", l)
+	}
+
+	// Not plain, or no reuse: undone, the slot left to the making.
+	nextID := waitSpare(t, m, spareEndpoint, "").ContainerID
+	for _, c := range []struct {
+		id    string
+		req   EndpointRequest
+		reuse bool
+	}{
+		{strings.Repeat("d4", 32), EndpointRequest{Network: "bridge", Aliases: []string{"x"}}, true},
+		{strings.Repeat("e5", 32), bridge, false},
+	} {
+		a := attach(c.id, c.req)
+		detach(c.id, c.reuse)
+		assertNoLeftovers(t, m, c.id, a.Endpoints[0].Address.Addr())
+		if sp := spareNow(spareEndpoint); sp != nil && sp.ContainerID != nextID {
+			t.Errorf("%s: became the spare (reuse %v)", c.id, c.reuse)
+		}
+	}
+
+	// Bare: a namespace with lo only.
+	none := strings.Repeat("f6", 32)
+	attach(none)
+	bareID := waitSpare(t, m, spareBare, "").ContainerID // the taker changes it
+	none2 := strings.Repeat("a7", 32)
+	if a := attach(none2); a.CNIContainerID != bareID {
+		t.Fatalf("the bare spare was not taken: %+v", a)
+	}
+	detach(none2, true)
+	if sp := spareNow(spareBare); sp == nil || sp.ContainerID != bareID || !fileExists(m.NetNSPath(bareID)) {
+		t.Errorf("the bare namespace is not the spare again: %+v", sp)
+	}
+	for _, id := range []string{first, none} {
+		detach(id, false)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(netnsDir(m.cfg.ExecRoot)); len(ents) > 0 {
+		t.Errorf("pins left after Close: %v", ents)
+	}
+}
+
+func TestParseSockstat(t *testing.T) {
+	for _, c := range []struct {
+		in       string
+		used, tw int
+		bad      bool
+	}{
+		{"sockets: used 0\nTCP: inuse 0 orphan 0 tw 0 alloc 1 mem 145\nUDP: inuse 0 mem 0\n", 0, 0, false},
+		{"sockets: used 3\nTCP: inuse 1 orphan 0 tw 2 alloc 1 mem 145\n", 3, 2, false},
+		{"sockets: used 0\n", 0, 0, true},
+		{"sockets: used x\nTCP: inuse 0 orphan 0 tw 0 alloc 1 mem 145\n", 0, 0, true},
+	} {
+		used, tw, err := parseSockstat(c.in)
+		if used != c.used || tw != c.tw || (err != nil) != c.bad {
+			t.Errorf("%q: used %d, tw %d, err %v", c.in, used, tw, err)
+		}
 	}
 }

@@ -98,6 +98,10 @@ type Attachment struct {
 	Ports []PortMapping `json:"ports,omitempty"`
 	// CNIArgs are the CNI_ARGS of every ADD and DEL.
 	CNIArgs [][2]string `json:"cni_args,omitempty"`
+	// Plain: made for a request with nothing of its own, the kind a spare
+	// serves (spare.go: spareKindOf), and not connected or disconnected
+	// since; such a namespace can become the next spare (recycle).
+	Plain bool `json:"plain,omitempty"`
 
 	// detaching is closed when a Detach's background work ends.
 	detaching chan struct{}

@@ -797,3 +797,51 @@ func TestNetworkSpares(t *testing.T) {
 		t.Errorf("veths left on %s after hakod's stop:\n%s", br, o)
 	}
 }
+
+// TestNetworkRecycle: the namespace of a `run --rm` that took the spare
+// becomes the spare again when the container ends (the next one gets the
+// same namespace and address), unless the container could have changed
+// it (given NET_ADMIN); the same for --network none; a stopped hakod
+// leaves none.
+func TestNetworkRecycle(t *testing.T) {
+	needCNI(t)
+	d := hakodtest.Start(t)
+	img := d.DefaultImage()
+	br := bridgeOf(t, d, "bridge")
+	probe := []string{"sh", "-c", "readlink /proc/self/ns/net; ip -o -4 addr show eth0 | awk '{print $4}'"}
+	d.MustDocker("run", "--rm", img, "true")
+	spare := spareOf(t, d, "", false)
+	first := d.MustDocker(append([]string{"run", "--rm", img}, probe...)...)
+	if again := spareOf(t, d, "", false); again != spare {
+		t.Fatalf("the spare after a run --rm is %s, want %s again", again, spare)
+	}
+	if second := d.MustDocker(append([]string{"run", "--rm", img}, probe...)...); second != first {
+		t.Errorf("two run --rm in a row: namespace and address %q, then %q", first, second)
+	}
+	spareOf(t, d, "", false)
+
+	// A container given NET_ADMIN could have changed it: undone, a new
+	// spare made. (A privileged exec and a joined container taint it too:
+	// engine's TestNetnsReusable; here their containers outlive the making
+	// of the next spare, whose slot is then full anyway.)
+	taken := spareOf(t, d, "", false)
+	d.MustDocker("run", "--rm", "--cap-add", "net_admin", img, "true")
+	if next := spareOf(t, d, "", false); next == taken {
+		t.Errorf("--cap-add NET_ADMIN: the namespace became the spare again")
+	}
+	if fileExists(filepath.Join(d.ExecRoot, "netns", taken)) {
+		t.Errorf("--cap-add NET_ADMIN: the taken spare's pin is left")
+	}
+
+	// --network none: the namespace with lo only comes back too.
+	d.MustDocker("run", "--rm", "--network", "none", img, "true")
+	bare := spareOf(t, d, "", true)
+	d.MustDocker("run", "--rm", "--network", "none", img, "true")
+	if again := spareOf(t, d, "", true); again != bare {
+		t.Errorf("the bare spare after a run --rm --network none is %s, want %s again", again, bare)
+	}
+	d.Stop()
+	if left := netLeftovers(d, []string{br}); len(left) > 0 {
+		t.Errorf("left after hakod's stop: %v", left)
+	}
+}
