@@ -225,8 +225,8 @@ func (e *Engine) restore(ctx context.Context, c *Container) {
 	}
 	c.State.FinishedAt = time.Now().UTC()
 	e.detachNetwork(ctx, c, false) // network.go: what is left in it is unknown
-	e.unmountRootfs(c.ID)   // container.go
-	e.unmountVolumes(c)     // volumes.go
+	e.unmountRootfs(c.ID)          // container.go
+	e.unmountVolumes(c)            // volumes.go
 	_ = e.save(c)
 	if r, _ := restartDecision(c.HostConfig.RestartPolicy, c.State, c.State.ExitCode, 0); r {
 		go func() {

@@ -225,7 +225,7 @@ func (e *Engine) emptyTrash() error {
 // attachments, filesystem, directory, record, volume references and names.
 func (e *Engine) cleanupRemoved(ctx context.Context, c *Container) error {
 	e.detachNetwork(ctx, c, e.netnsReusable(c)) // network.go
-	e.unmountRootfs(c.ID)   // container.go
+	e.unmountRootfs(c.ID)                       // container.go
 	if err := e.removeFiles(ctx, c); err != nil {
 		return err
 	}
