@@ -63,7 +63,9 @@ func (s *Stream) receive(ctx context.Context, stdout, stderr io.Writer) {
 	defer close(s.done)
 	defer s.c.release(s.conn)
 	defer s.stop()
-	buf := make([]byte, proto.MaxFrame)
+	// Grown to the frames that come (at most proto.MaxFrame): a stream
+	// that carries nothing, as most of a `run --rm`'s, allocates nothing.
+	var buf []byte
 	for {
 		h, err := proto.ReadHeader(s.conn)
 		if err != nil {
@@ -77,6 +79,9 @@ func (s *Stream) receive(ctx context.Context, stdout, stderr io.Writer) {
 				s.err = nil // Close
 			}
 			return
+		}
+		if n := h.Len(); n > cap(buf) {
+			buf = make([]byte, max(n, min(2*cap(buf), proto.MaxFrame)))
 		}
 		if _, err := io.ReadFull(s.conn, buf[:h.Len()]); err != nil {
 			s.err = err

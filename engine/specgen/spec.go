@@ -5,6 +5,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/hako-project/hako/errdefs"
 	"github.com/moby/profiles/seccomp"
@@ -262,13 +263,54 @@ func Generate(img ocispec.ImageConfig, rootfs string, opts RunOptions) (*Result,
 	}
 	s.Mounts = mergeMounts(defaultMounts(shm, opts.Privileged), opts.Mounts)
 	if !opts.Privileged && !opts.SeccompUnconfined {
-		sc, err := seccomp.GetDefaultProfile(s)
+		sc, err := defaultSeccomp(s)
 		if err != nil {
 			return nil, fmt.Errorf("default seccomp profile: %w", err)
 		}
 		s.Linux.Seccomp = sc
 	}
 	return &Result{Spec: s, Config: cfg, User: user, StopSignal: sig}, nil
+}
+
+// seccompCache holds the default seccomp profiles made so far, by bounding
+// capability set: docker's default profile, made anew for every start,
+// was a tenth of what a `run --rm` allocated in hakod. Its profiles
+// depend only on those capabilities, the architecture and the kernel, so
+// the containers with the same set share one (read-only: specs replace a
+// profile, never change it). A handful of sets in practice; bounded all
+// the same.
+var seccompCache struct {
+	sync.Mutex
+	byCaps map[string]*specs.LinuxSeccomp
+}
+
+const seccompCacheMax = 64
+
+// defaultSeccomp is docker's default seccomp profile for s's capabilities.
+func defaultSeccomp(s *specs.Spec) (*specs.LinuxSeccomp, error) {
+	var key string
+	if s.Process != nil && s.Process.Capabilities != nil {
+		key = strings.Join(s.Process.Capabilities.Bounding, ",")
+	}
+	seccompCache.Lock()
+	sc := seccompCache.byCaps[key]
+	seccompCache.Unlock()
+	if sc != nil {
+		return sc, nil
+	}
+	sc, err := seccomp.GetDefaultProfile(s)
+	if err != nil {
+		return nil, err
+	}
+	seccompCache.Lock()
+	if seccompCache.byCaps == nil {
+		seccompCache.byCaps = map[string]*specs.LinuxSeccomp{}
+	}
+	if len(seccompCache.byCaps) < seccompCacheMax {
+		seccompCache.byCaps[key] = sc
+	}
+	seccompCache.Unlock()
+	return sc, nil
 }
 
 // mergeMounts drops defaults the user replaces (same destination) and

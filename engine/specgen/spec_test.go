@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/hako-project/hako/errdefs"
+	"github.com/moby/profiles/seccomp"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -344,5 +345,28 @@ func TestGenerateOptions(t *testing.T) {
 	}
 	if _, err := Generate(ocispec.ImageConfig{Cmd: []string{"sh"}, User: "ghost"}, root, RunOptions{}); err == nil {
 		t.Error("unknown user accepted")
+	}
+}
+
+// TestDefaultSeccompCache: specs with the same capabilities share one
+// default profile, equal to the one made afresh; other capabilities get
+// their own (CAP_SYS_ADMIN allows more system calls).
+func TestDefaultSeccompCache(t *testing.T) {
+	spec := func(caps ...string) *specs.Spec {
+		return &specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{Bounding: caps}}}
+	}
+	a, err := defaultSeccomp(spec("CAP_CHOWN", "CAP_KILL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := defaultSeccomp(spec("CAP_CHOWN", "CAP_KILL"))
+	fresh, _ := seccomp.GetDefaultProfile(spec("CAP_CHOWN", "CAP_KILL"))
+	if a != b || !reflect.DeepEqual(a, fresh) {
+		t.Errorf("the same capabilities: shared %v, equal to a fresh profile %v", a == b, reflect.DeepEqual(a, fresh))
+	}
+	admin, _ := defaultSeccomp(spec("CAP_CHOWN", "CAP_KILL", "CAP_SYS_ADMIN"))
+	freshAdmin, _ := seccomp.GetDefaultProfile(spec("CAP_CHOWN", "CAP_KILL", "CAP_SYS_ADMIN"))
+	if admin == a || !reflect.DeepEqual(admin, freshAdmin) || reflect.DeepEqual(admin, a) {
+		t.Errorf("other capabilities did not get their own profile")
 	}
 }

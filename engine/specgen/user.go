@@ -148,7 +148,10 @@ func readLines(rootfs, rel string, fn func(fields []string)) error {
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(io.LimitReader(f, maxIDFile))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	// A small buffer to start with, grown for long lines: every start
+	// reads passwd and group, and 64 KiB each was a third of what a
+	// `run --rm` allocated in hakod (and so of its garbage collections).
+	sc.Buffer(make([]byte, 0, 4<<10), 1<<20)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
