@@ -117,10 +117,29 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (c *Container, w
 		undo()
 		return nil, nil, fmt.Errorf("create container directory: %w", err)
 	}
+	// Without volumes to make, the record is complete now: it is written
+	// while the layer is prepared, each a database commit of its own
+	// (fsyncs), one beside the other rather than one after the other. A
+	// crash between the two leaves either a layer without a record, which
+	// the next start removes (removeOrphanSnapshots), or a created
+	// container without its layer, whose start then fails with the cause
+	// and whose removal works.
+	var saved chan error
+	if len(vplan) == 0 {
+		c.Mounts = mountPoints(&hcCopy)
+		saved = make(chan error, 1)
+		go func() { saved <- e.save(c) }()
+	}
+	unsave := func() {
+		if saved != nil && <-saved == nil {
+			_ = e.deleteRecord(c)
+		}
+	}
 	_, sspan := trace.Start(ctx, "engine.snapshot.prepare", "image", img.ID.String())
 	_, _, err = e.images.PrepareContainer(ctx, id, img.ID.String())
 	sspan.End(err)
 	if err != nil {
+		unsave()
 		os.RemoveAll(e.containerDir(id))
 		undo()
 		return nil, nil, fmt.Errorf("prepare the container's filesystem: %w", err)
@@ -132,8 +151,13 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (c *Container, w
 		undo()
 		return nil, nil, err
 	}
-	c.Mounts = append(mountPoints(&hcCopy), vmounts...)
-	if err := e.save(c); err != nil {
+	if saved != nil {
+		err = <-saved
+	} else {
+		c.Mounts = append(mountPoints(&hcCopy), vmounts...)
+		err = e.save(c)
+	}
+	if err != nil {
 		e.releaseCreated(id, vmounts)
 		_ = e.images.RemoveSnapshot(ctx, id)
 		os.RemoveAll(e.containerDir(id))

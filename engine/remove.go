@@ -221,6 +221,18 @@ func (e *Engine) emptyTrash() error {
 	return nil
 }
 
+// deleteRecord deletes the container's record; no save writes it back
+// afterwards.
+func (e *Engine) deleteRecord(c *Container) error {
+	c.saveMu.Lock()
+	defer c.saveMu.Unlock()
+	err := e.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketContainers).Delete([]byte(c.ID))
+	})
+	c.gone = err == nil
+	return err
+}
+
 // cleanupRemoved removes what a container being removed owns: its network
 // attachments, filesystem, directory, record, volume references and names.
 func (e *Engine) cleanupRemoved(ctx context.Context, c *Container) error {
@@ -230,12 +242,7 @@ func (e *Engine) cleanupRemoved(ctx context.Context, c *Container) error {
 		return err
 	}
 	_, span := trace.Start(ctx, "engine.remove.record")
-	c.saveMu.Lock()
-	err := e.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketContainers).Delete([]byte(c.ID))
-	})
-	c.gone = err == nil
-	c.saveMu.Unlock()
+	err := e.deleteRecord(c)
 	span.End(err)
 	if err != nil {
 		return err
