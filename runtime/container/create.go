@@ -168,7 +168,7 @@ func (r *Runtime) create(ctx context.Context, o CreateOptions) (c *Container, pr
 	if err != nil {
 		return c, nil, err
 	}
-	cfg := &nsexec.Config{Program: prog, Stdio: o.Stdio, Log: r.Log, LogJSON: r.LogJSON}
+	cfg := &nsexec.Config{Program: prog, Stdio: o.Stdio, Log: r.Log, LogJSON: r.LogJSON, ExecAtOnce: execAtOnce(o, s)}
 	for i, f := range cfg.Stdio {
 		if f == nil {
 			cfg.Stdio[i] = []*os.File{os.Stdin, os.Stdout, os.Stderr}[i]
@@ -360,9 +360,18 @@ func (r *Runtime) initProgram(s *specs.Spec, nsp nsPlan, o CreateOptions, cg cgr
 		Seccomp:         sc,
 		PreserveFDs:     o.PreserveFDs,
 		StartHooks:      startHooks,
+		ExecAtOnce:      execAtOnce(o, s),
 		LSM:             lsmW,
 	})
 	return p, err
+}
+
+// execAtOnce reports whether the init can execute the user's program as
+// soon as it is set up: `run` (which starts what it creates), with no
+// startContainer hook to run before the program and no poststart hook to
+// run after its execve.
+func execAtOnce(o CreateOptions, s *specs.Spec) bool {
+	return o.noFifo && (s.Hooks == nil || len(s.Hooks.StartContainer)+len(s.Hooks.Poststart) == 0)
 }
 
 // withDefaultDevices appends the device rules every container gets, after

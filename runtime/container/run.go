@@ -57,6 +57,9 @@ func (r *Runtime) Run(ctx context.Context, o CreateOptions, detach bool) (code i
 	st.Status = specs.StateRunning
 	b, _ := json.Marshal(st)
 	_, sspan := trace.Start(ctx, "runtime.start", "id", o.ID)
+	if proc.ExecAtOnce() {
+		sspan.SetAttr("exec_at_once", "true") // under way since the init was ready
+	}
 	err = proc.Release(b)
 	sspan.End(err)
 	if err != nil {

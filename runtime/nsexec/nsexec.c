@@ -1131,15 +1131,23 @@ static void op_lookup(struct rd *r)
 	die("exec: \"%s\": executable file not found in $PATH", name);
 }
 
-static void op_wait_start(void)
+static void op_wait_start(struct rd *r)
 {
 	uint32_t type, len;
 	char *p;
+	uint64_t wait = rd_u64(r);
 	/* Set up: from here the container outlives the runtime command that made it. */
 	prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
 	if (send_msg(HAKO_MSG_READY, NULL, 0) < 0)
 		die("report ready to the runtime");
-	if (st.fifo_fd >= 0) {
+	if (!wait) {
+		/*
+		 * `run` with nothing to do between the two (no startContainer
+		 * or poststart hook): the program starts now, while the runtime
+		 * records the container, instead of after two wake-ups (ours
+		 * by the runtime, the runtime's by us).
+		 */
+	} else if (st.fifo_fd >= 0) {
 		char path[64];
 		int fd;
 		fdpath(path, st.fifo_fd);
@@ -1523,7 +1531,7 @@ static void run_op(uint32_t code, struct rd *r)
 		op_lookup(r);
 		break;
 	case HAKO_OP_WAIT_START:
-		op_wait_start();
+		op_wait_start(r);
 		break;
 	case HAKO_OP_EXEC:
 		op_exec(r);

@@ -82,7 +82,7 @@ enum hako_op {
 	HAKO_OP_SCHED,        /* u64 policy, nice, priority, flags, runtime, deadline, period */
 	HAKO_OP_CLOSE_FDS,    /* u64 first: fds >= first close on exec; 3..first-1 stay open */
 	HAKO_OP_LOOKUP,       /* name, PATH value: find the program now, so a typo fails at create */
-	HAKO_OP_WAIT_START,   /* report READY, then wait on the exec fifo (or for MSG_START) */
+	HAKO_OP_WAIT_START,   /* u64 wait: report READY, then (wait != 0) wait on the exec fifo (or for MSG_START) */
 	HAKO_OP_EXEC,         /* args list, env list: execve the looked-up program */
 	HAKO_OP_KEYRING,      /* name: join a new session keyring */
 	HAKO_OP_MAX

@@ -27,6 +27,9 @@ type Config struct {
 	// Fifo is the exec fifo (O_PATH) for create/start; nil: Start waits for
 	// (*Process).Release instead.
 	Fifo *os.File
+	// ExecAtOnce: the program (process.Options.ExecAtOnce) executes the
+	// user's program right after reporting ready; Release does nothing.
+	ExecAtOnce bool
 	// ConsoleSocket is a connected socket to send the pty master to.
 	ConsoleSocket *os.File
 	// Log receives the init's errors once the parent has gone (--log).
@@ -64,6 +67,8 @@ type Process struct {
 	first       int
 	firstReaped bool
 	sock        *os.File
+	// execAtOnce: not waiting for Release (Config.ExecAtOnce).
+	execAtOnce bool
 }
 
 // InitError is an error the container process reported while setting up.
@@ -217,10 +222,11 @@ func Start(cfg *Config, self *os.File) (*Process, error) {
 				// Never act on an unknown pid: signalling -1 would reach every process.
 				return fail(errors.New("container init reported ready before its pid"))
 			}
-			if cfg.Fifo != nil {
+			if cfg.Fifo != nil || cfg.ExecAtOnce {
 				p.sock.Close()
 				p.sock = nil
 			}
+			p.execAtOnce = cfg.ExecAtOnce
 			return p, nil
 		case msgError:
 			return fail(&InitError{Msg: string(payload)})
@@ -249,11 +255,18 @@ func answer(p *Process, fn func(int) error, pid int) error {
 // Release lets a process that waits on the sync socket (no exec fifo) exec
 // the user's program; state is handed to its startContainer hooks.
 func (p *Process) Release(state []byte) error {
+	if p.execAtOnce {
+		return nil // under way already
+	}
 	if p.sock == nil {
 		return errors.New("process waits on the exec fifo, not on the runtime")
 	}
 	return p.send(msgStart, state)
 }
+
+// ExecAtOnce reports whether the process executes the user's program
+// without waiting for Release (Config.ExecAtOnce).
+func (p *Process) ExecAtOnce() bool { return p.execAtOnce }
 
 // WaitExec, after Release, waits until the process has run its
 // startContainer hooks and executed the user's program (or died): its end

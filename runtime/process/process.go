@@ -43,6 +43,10 @@ type Options struct {
 	PreserveFDs int
 	// StartHooks run after the start signal, before execve (init only).
 	StartHooks []specs.Hook
+	// ExecAtOnce: the init does not wait to be started, it executes the
+	// program once it has reported ready (`run` without startContainer
+	// or poststart hooks; nsexec.Config.ExecAtOnce too).
+	ExecAtOnce bool
 	// LSM are the AppArmor and SELinux writes to /proc/self/attr that take
 	// effect at the execve.
 	LSM []Write
@@ -125,7 +129,11 @@ func Plan(p *nsexec.Program, proc *specs.Process, o Options) error {
 		seccomp(p, o.Seccomp)
 	}
 	p.End()
-	p.Add(nsexec.OpWaitStart, nsexec.Step{})
+	wait := uint64(1)
+	if o.ExecAtOnce {
+		wait = 0
+	}
+	p.Add(nsexec.OpWaitStart, nsexec.Step{}, wait)
 	for i, h := range o.StartHooks {
 		Hook(p, h, fmt.Sprintf("hooks.startContainer[%d]", i), "runtime.hooks.start_container")
 	}
