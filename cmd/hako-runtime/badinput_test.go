@@ -240,6 +240,17 @@ func TestTraceTree(t *testing.T) {
 			t.Errorf("trace lacks %s:\n%s", span, errs)
 		}
 	}
+	// Without startContainer or poststart hooks the init executes the
+	// program without waiting for the start; with one, it waits.
+	if !strings.Contains(errs, "exec_at_once=true") {
+		t.Errorf("run without hooks: runtime.start lacks exec_at_once=true:\n%s", errs)
+	}
+	bh := newBundle(t, "true")
+	bh.spec.Hooks = &specs.Hooks{Poststart: []specs.Hook{{Path: "/bin/true"}}}
+	bh.save()
+	if _, herrs, code := r.run("--trace", "run", "--bundle", bh.dir, uniqueID(t)); code != 0 || strings.Contains(herrs, "exec_at_once") || !strings.Contains(herrs, "runtime.start") {
+		t.Errorf("run with a poststart hook: exit %d, exec_at_once or no runtime.start:\n%s", code, herrs)
+	}
 	// On v1 and hybrid hosts the init is moved into its cgroups, which
 	// may wait for the kernel (joinCgroup); on pure v2 it is cloned in.
 	if join := strings.Contains(errs, "runtime.cgroups.join"); join == pureV2() {
