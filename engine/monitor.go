@@ -109,7 +109,7 @@ func (e *Engine) exited(ctx context.Context, c *Container, task Task, st ExitSta
 		e.log.Warn("delete the exited container's task", "id", c.ID, "err", err)
 	}
 	task.Close()
-	e.detachNetwork(ctx, c, e.netnsReusable(c)) // network.go
+	e.detachNetwork(ctx, c, true) // network.go
 	if st.ExitedAt.IsZero() {
 		st.ExitedAt = time.Now().UTC()
 	}

@@ -322,11 +322,15 @@ func (e *Engine) abortNetwork(ctx context.Context, c *Container, ready func() er
 }
 
 // detachNetwork detaches a container that stopped or is removed (a no-op
-// for one hakod did not attach); reuse: its namespace may become a spare
-// (netnsReusable).
-func (e *Engine) detachNetwork(ctx context.Context, c *Container, reuse bool) {
+// for one hakod did not attach); mayReuse: its namespace may become a
+// spare, if netnsReusable says so.
+func (e *Engine) detachNetwork(ctx context.Context, c *Container, mayReuse bool) {
 	if e.cfg.Networks == nil {
 		return
+	}
+	reuse := false
+	if _, attached := e.cfg.Networks.Attachment(c.ID); attached && mayReuse {
+		reuse = e.netnsReusable(c)
 	}
 	// In the background: the container's processes are gone, and
 	// `run --rm` need not wait for the CNI plugins. Its trace, though,
@@ -374,8 +378,10 @@ func (e *Engine) netnsReusable(c *Container) bool {
 	}
 	e.mu.Unlock()
 	for _, o := range others {
-		s := o.Snapshot()
-		if s.HostConfig != nil && strings.HasPrefix(string(s.HostConfig.NetworkMode), "container:") && live(s.State.Status) {
+		o.mu.Lock()
+		joined := o.HostConfig != nil && strings.HasPrefix(string(o.HostConfig.NetworkMode), "container:") && live(o.State.Status)
+		o.mu.Unlock()
+		if joined {
 			return false
 		}
 	}

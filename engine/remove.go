@@ -236,8 +236,8 @@ func (e *Engine) deleteRecord(c *Container) error {
 // cleanupRemoved removes what a container being removed owns: its network
 // attachments, filesystem, directory, record, volume references and names.
 func (e *Engine) cleanupRemoved(ctx context.Context, c *Container) error {
-	e.detachNetwork(ctx, c, e.netnsReusable(c)) // network.go
-	e.unmountRootfs(c.ID)                       // container.go
+	e.detachNetwork(ctx, c, true) // network.go
+	e.unmountRootfs(c.ID)         // container.go
 	if err := e.removeFiles(ctx, c); err != nil {
 		return err
 	}

@@ -413,9 +413,15 @@ func (m *Manager) recycleAs(ctx context.Context, att *Attachment) (*Attachment, 
 		return nil, err
 	}
 	if err := m.store.deleteAttachment(att.ContainerID); err != nil {
-		// The spare owns the namespace now; a record left names a pin
-		// that is gone, which the next start's clean-up removes.
-		m.log.Warn("remove the record of a recycled network attachment", "container", att.ContainerID, "err", err)
+		// Its record must go: left, the next start's clean-up would
+		// run the DEL it names, the spare's, under whoever took the
+		// spare by then. So back as it was, and detached as usual.
+		if rerr := repin(sp.NetNS, att.NetNS); rerr != nil {
+			m.log.Warn("put a network namespace back", "container", att.ContainerID, "err", rerr)
+			return sp, nil // the spare holds it; the record left is the lesser harm
+		}
+		_ = m.store.deleteAttachment(id)
+		return nil, err
 	}
 	return sp, nil
 }
