@@ -372,8 +372,13 @@ func (e *Engine) Rename(ref, newName string) error {
 // load reads every container from the database, re-adopting running ones.
 func (e *Engine) load(ctx context.Context) error {
 	var all []*Container
+	// Every ID with a record, readable or not: the start-up sweeps below
+	// remove what belongs to none. An unreadable record's shim, layer and
+	// directories are left alone, for whoever mends the record.
+	records := map[string]bool{}
 	err := e.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketContainers).ForEach(func(k, v []byte) error {
+			records[string(k)] = true
 			c := &Container{}
 			if err := json.Unmarshal(v, &c.Record); err != nil {
 				e.log.Warn("skipping unreadable container record", "id", string(k), "err", err)
@@ -392,9 +397,10 @@ func (e *Engine) load(ctx context.Context) error {
 		e.names[c.Name] = c.ID
 		e.adoptVolumes(c) // volumes.go
 	}
-	e.removeStrayRunDirs()       // remove.go
-	e.removeOrphanSnapshots(ctx) // remove.go
-	e.reconcileNetworks(ctx)     // network.go: before restore, which may start containers again
+	e.removeOrphanShims(ctx, records)     // remove.go: before the mounts of their run directories go
+	e.removeStrayDirs(records)            // remove.go
+	e.removeOrphanSnapshots(ctx, records) // remove.go
+	e.reconcileNetworks(ctx)              // network.go: before restore, which may start containers again
 	for _, c := range all {
 		e.restore(ctx, c)
 	}

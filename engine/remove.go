@@ -7,12 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/hako-project/hako/errdefs"
 	"github.com/hako-project/hako/image"
+	"github.com/hako-project/hako/shim"
 	"github.com/hako-project/hako/snapshot"
 	"github.com/hako-project/hako/trace"
 )
@@ -170,7 +172,7 @@ func (e *Engine) removeFiles(ctx context.Context, c *Container) error {
 // image.LabelImage (PrepareContainer, called by create alone), so at start,
 // before any create, an active snapshot with that label and no container
 // is such a leftover.
-func (e *Engine) removeOrphanSnapshots(ctx context.Context) {
+func (e *Engine) removeOrphanSnapshots(ctx context.Context, records map[string]bool) {
 	infos, err := e.images.Snapshots().List(ctx)
 	if err != nil {
 		e.log.Warn("list snapshots for containers' leftover layers", "err", err)
@@ -180,7 +182,7 @@ func (e *Engine) removeOrphanSnapshots(ctx context.Context) {
 		if in.Kind != snapshot.Active || in.Labels[image.LabelImage] == "" {
 			continue
 		}
-		if _, ok := e.containers[in.Name]; ok {
+		if records[in.Name] {
 			continue
 		}
 		e.log.Info("removing the layer of a container that has no record", "id", in.Name)
@@ -190,20 +192,73 @@ func (e *Engine) removeOrphanSnapshots(ctx context.Context) {
 	}
 }
 
-// removeStrayRunDirs removes the run directories (container.go: RunDir)
-// of containers without a record: left by a removal that could not remove
-// one (its rootfs still mounted), or by a crash during a removal.
-func (e *Engine) removeStrayRunDirs() {
-	ents, _ := os.ReadDir(e.cfg.runContainersDir())
-	for _, ent := range ents {
-		if _, ok := e.containers[ent.Name()]; ok {
-			continue
-		}
-		e.unmountRootfs(ent.Name())
-		if err := os.RemoveAll(filepath.Join(e.cfg.runContainersDir(), ent.Name())); err != nil {
-			e.log.Warn("remove the run directory of a removed container", "id", ent.Name(), "err", err)
+// removeStrayDirs removes the directories of containers without a record:
+// their run directories (container.go: RunDir), left by a removal that
+// could not remove one (its rootfs still mounted) or by a crash during a
+// removal, and their directories under the data root (logs, hosts files),
+// left by a crash between a create's making of it and the record's save,
+// or by a record deleted while its shim still ran (removeOrphanShims).
+func (e *Engine) removeStrayDirs(records map[string]bool) {
+	for _, parent := range []string{e.cfg.runContainersDir(), e.cfg.containersDir()} {
+		ents, _ := os.ReadDir(parent)
+		for _, ent := range ents {
+			if records[ent.Name()] {
+				continue
+			}
+			e.unmountRootfs(ent.Name())
+			if err := os.RemoveAll(filepath.Join(parent, ent.Name())); err != nil {
+				e.log.Warn("remove the directory of a container that has no record", "id", ent.Name(), "dir", parent, "err", err)
+			}
 		}
 	}
+}
+
+// removeOrphanShims ends the shims of containers without a record, and
+// what they run. A record gone while its shim ran (a crash in a removal
+// between the two, or a record that could not be read) left the shim, the
+// container's processes, its cgroup and its rootfs mount for good: nothing
+// listed them. At start, before any create, every shim state directory
+// belongs either to a record or to nobody. Runs before removeStrayDirs,
+// so that a container's rootfs is unmounted only once nothing runs in it.
+func (e *Engine) removeOrphanShims(ctx context.Context, records map[string]bool) {
+	ents, err := os.ReadDir(e.cfg.shimsDir())
+	if err != nil {
+		e.log.Warn("list shims for those of removed containers", "err", err)
+		return
+	}
+	for _, ent := range ents {
+		id := ent.Name()
+		if records[id] {
+			continue
+		}
+		e.log.Info("ending the shim of a container that has no record", "id", id)
+		if err := endShim(ctx, filepath.Join(e.cfg.shimsDir(), id)); err != nil {
+			e.log.Warn("end the shim of a container that has no record", "id", id, "err", err)
+		}
+	}
+}
+
+// endShim kills and deletes the container of the shim in dir and ends the
+// shim; if the shim has gone already, it deletes what it left (the
+// runtime's container, the state directory).
+func endShim(ctx context.Context, dir string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	sc, err := shim.Connect(ctx, dir)
+	switch {
+	case err == nil:
+		defer sc.Close()
+		_, err = sc.Delete(ctx, true)
+		return err
+	case errors.Is(err, shim.ErrGone):
+		_, err = shim.Cleanup(ctx, dir)
+		return err
+	case errors.Is(err, shim.ErrNotFound):
+		// No configuration: Start writes it before the shim process
+		// exists, so no shim ever ran here.
+		return os.RemoveAll(dir)
+	}
+	return err
 }
 
 // emptyTrash removes what the trash holds: container directories whose

@@ -803,6 +803,9 @@ func TestNetworkSpares(t *testing.T) {
 // same namespace and address), unless the container could have changed
 // it (given NET_ADMIN); the same for --network none; a stopped hakod
 // leaves none.
+// recycleTries is how many times TestNetworkRecycle tries each case.
+const recycleTries = 5
+
 func TestNetworkRecycle(t *testing.T) {
 	needCNI(t)
 	d := hakodtest.Start(t)
@@ -810,15 +813,31 @@ func TestNetworkRecycle(t *testing.T) {
 	br := bridgeOf(t, d, "bridge")
 	probe := []string{"sh", "-c", "readlink /proc/self/ns/net; ip -o -4 addr show eth0 | awk '{print $4}'"}
 	d.MustDocker("run", "--rm", img, "true")
-	spare := spareOf(t, d, "", false)
-	first := d.MustDocker(append([]string{"run", "--rm", img}, probe...)...)
-	if again := spareOf(t, d, "", false); again != spare {
-		t.Fatalf("the spare after a run --rm is %s, want %s again", again, spare)
+	// A namespace comes back only if its container ended within
+	// spareDelay (50 ms) of taking it, before the next spare was made:
+	// on a loaded 2-CPU machine a run --rm can outlast that (once in CI),
+	// so each case has a few tries. One that never recycles still fails.
+	var tries []string
+	recycled := false
+	for try := 0; try < recycleTries && !recycled; try++ {
+		spare := spareOf(t, d, "", false)
+		first := d.MustDocker(append([]string{"run", "--rm", img}, probe...)...)
+		if again := spareOf(t, d, "", false); again != spare {
+			tries = append(tries, fmt.Sprintf("the spare after a run --rm is %s, not %s again", again, spare))
+			continue
+		}
+		second := d.MustDocker(append([]string{"run", "--rm", img}, probe...)...)
+		again := spareOf(t, d, "", false)
+		recycled = second == first && again == spare
+		if !recycled {
+			tries = append(tries, fmt.Sprintf("two run --rm in a row: namespace and address %q, then %q; spare %s, then %s", first, second, spare, again))
+		}
 	}
-	if second := d.MustDocker(append([]string{"run", "--rm", img}, probe...)...); second != first {
-		t.Errorf("two run --rm in a row: namespace and address %q, then %q", first, second)
+	if !recycled {
+		t.Errorf("a run --rm's namespace never came back as the spare in %d tries:\n%s", recycleTries, strings.Join(tries, "\n"))
+	} else if len(tries) > 0 {
+		t.Logf("recycled after %d tries that took too long:\n%s", len(tries), strings.Join(tries, "\n"))
 	}
-	spareOf(t, d, "", false)
 
 	// A container given NET_ADMIN could have changed it: undone, a new
 	// spare made. (A privileged exec and a joined container taint it too:
@@ -835,10 +854,18 @@ func TestNetworkRecycle(t *testing.T) {
 
 	// --network none: the namespace with lo only comes back too.
 	d.MustDocker("run", "--rm", "--network", "none", img, "true")
-	bare := spareOf(t, d, "", true)
-	d.MustDocker("run", "--rm", "--network", "none", img, "true")
-	if again := spareOf(t, d, "", true); again != bare {
-		t.Errorf("the bare spare after a run --rm --network none is %s, want %s again", again, bare)
+	tries = nil
+	recycled = false
+	for try := 0; try < recycleTries && !recycled; try++ {
+		bare := spareOf(t, d, "", true)
+		d.MustDocker("run", "--rm", "--network", "none", img, "true")
+		again := spareOf(t, d, "", true)
+		if recycled = again == bare; !recycled {
+			tries = append(tries, fmt.Sprintf("the bare spare after a run --rm --network none is %s, not %s again", again, bare))
+		}
+	}
+	if !recycled {
+		t.Errorf("a run --rm --network none's namespace never came back as the spare in %d tries:\n%s", recycleTries, strings.Join(tries, "\n"))
 	}
 	d.Stop()
 	if left := netLeftovers(d, []string{br}); len(left) > 0 {

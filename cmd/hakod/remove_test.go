@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
 
 	"github.com/hako-project/hako/snapshot"
@@ -216,4 +217,95 @@ func TestRemoveLayerLeftDeadRm(t *testing.T) {
 	unmount()
 	d.MustDocker("rm", "deadrm")
 	assertClean(t, d)
+}
+
+// TestOrphanShimEnded: a running container whose record is gone, as a crash
+// in a removal between the record's delete and the shim's leaves, is ended
+// at the next start with its shim, cgroup and mounts. It used to run on,
+// listed nowhere, for good. A container with a record is left running.
+func TestOrphanShimEnded(t *testing.T) {
+	d := hakodtest.Start(t)
+	img := d.DefaultImage()
+	d.MustDocker("run", "-d", "--name", "kept", img, "sleep", "100000")
+	id := d.MustDocker("run", "-d", "--name", "orphan", img, "sleep", "100000")
+	pid, err := strconv.Atoi(d.MustDocker("inspect", "-f", "{{.State.Pid}}", id))
+	if err != nil || pid <= 0 {
+		t.Fatalf("the orphan's pid: %v", err)
+	}
+	state, shimPid := procStat(pid)
+	if state == "" {
+		t.Fatalf("no process %d", pid)
+	}
+	if comm, _ := os.ReadFile("/proc/" + strconv.Itoa(shimPid) + "/comm"); strings.TrimSpace(string(comm)) != "hako-shim" {
+		t.Fatalf("the orphan's parent %d is %q, not its shim", shimPid, comm)
+	}
+	cg := memoryCgroup(t, pid)
+	if _, err := os.Stat(cg); err != nil {
+		t.Fatalf("the orphan's cgroup: %v", err)
+	}
+	d.Kill()
+
+	db, err := bolt.Open(filepath.Join(d.DataRoot, "engine.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("containers")).Delete([]byte(id)) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	d.Restart()
+	// The sweep runs before hakod serves: the shim has exited by now.
+	for _, p := range []int{pid, shimPid} {
+		if running(p) {
+			t.Errorf("process %d (the orphan's or its shim) still runs after the restart", p)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(d.DataRoot, "containers", id)); !os.IsNotExist(err) {
+		t.Errorf("the orphan's directory is still there (%v)", err)
+	}
+	if _, err := os.Stat(cg); !os.IsNotExist(err) {
+		t.Errorf("the orphan's cgroup %s is still there (%v)", cg, err)
+	}
+	if _, err := os.Stat(filepath.Join(d.ExecRoot, "shims", id)); !os.IsNotExist(err) {
+		t.Errorf("the orphan's shim directory is still there (%v)", err)
+	}
+	if !strings.Contains(d.Log(), "ending the shim of a container that has no record") || !strings.Contains(d.Log(), id) {
+		t.Errorf("hakod's log does not name the orphan it ended:\n%s", d.Log())
+	}
+	if out := d.MustDocker("exec", "kept", "echo", "alive"); out != "alive" {
+		t.Errorf("the kept container after the restart: %q", out)
+	}
+	d.MustDocker("rm", "-f", "kept")
+	assertClean(t, d)
+}
+
+// memoryCgroup is the directory of pid's cgroup: the memory controller's
+// on cgroup v1, the unified one on v2.
+func memoryCgroup(t *testing.T, pid int) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			if c == "memory" {
+				return filepath.Join("/sys/fs/cgroup/memory", parts[2])
+			}
+		}
+		if parts[0] == "0" && parts[1] == "" {
+			if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+				return filepath.Join("/sys/fs/cgroup", parts[2])
+			}
+		}
+	}
+	t.Fatalf("no memory cgroup for %d in:\n%s", pid, b)
+	return ""
 }
