@@ -290,20 +290,24 @@ func TestRecycle(t *testing.T) {
 
 	// Not plain, or no reuse: undone, the slot left to the making.
 	nextID := waitSpare(t, m, spareEndpoint, "").ContainerID
-	for _, c := range []struct {
-		id    string
-		req   EndpointRequest
-		reuse bool
-	}{
-		{strings.Repeat("d4", 32), EndpointRequest{Network: "bridge", Aliases: []string{"x"}}, true},
-		{strings.Repeat("e5", 32), bridge, false},
-	} {
-		a := attach(c.id, c.req)
-		detach(c.id, c.reuse)
-		assertNoLeftovers(t, m, c.id, a.Endpoints[0].Address.Addr())
-		if sp := spareNow(spareEndpoint); sp != nil && sp.ContainerID != nextID {
-			t.Errorf("%s: became the spare (reuse %v)", c.id, c.reuse)
-		}
+	// An alias: the attach does not take the spare, which stays.
+	aliased := strings.Repeat("d4", 32)
+	a = attach(aliased, EndpointRequest{Network: "bridge", Aliases: []string{"x"}})
+	detach(aliased, true)
+	assertNoLeftovers(t, m, aliased, a.Endpoints[0].Address.Addr())
+	if sp := spareNow(spareEndpoint); sp == nil || sp.ContainerID != nextID {
+		t.Errorf("an aliased container: the spare is %+v, want %s still", sp, nextID)
+	}
+	// No reuse: the spare it took is not the spare again (the spare
+	// there afterwards, if any, is one made since, under an ID of its own).
+	unreused := strings.Repeat("e5", 32)
+	if a = attach(unreused, bridge); a.CNIContainerID != nextID {
+		t.Fatalf("the spare %s was not taken: %+v", nextID, a)
+	}
+	detach(unreused, false)
+	assertNoLeftovers(t, m, unreused, a.Endpoints[0].Address.Addr())
+	if sp := spareNow(spareEndpoint); sp != nil && sp.ContainerID == nextID {
+		t.Errorf("a detach without reuse: its namespace became the spare")
 	}
 
 	// Bare: a namespace with lo only.
