@@ -9,7 +9,6 @@ import (
 	"syscall"
 
 	"github.com/moby/moby/api/types/container"
-	"github.com/opencontainers/image-spec/identity"
 
 	"github.com/hako-project/hako/errdefs"
 	"github.com/hako-project/hako/image"
@@ -104,18 +103,14 @@ func (e *Engine) ContainerSize(ctx context.Context, id string) int64 {
 }
 
 // ContainerSizes are docker's SizeRw and SizeRootFs of a container: its
-// writable layer's size, and that plus its image's layers' as unpacked on
-// disk (as dockerd counts them; the image's own Size is what its
-// compressed layers weigh).
+// writable layer's size, and that plus its image's size as docker's
+// images shows it (image.Store.UnpackedSizes), as dockerd counts them.
 func (e *Engine) ContainerSizes(ctx context.Context, c Record) (rw, rootfs int64) {
 	rw = e.ContainerSize(ctx, c.ID)
 	rootfs = rw
 	if img, err := e.images.Resolve(ctx, c.ImageID); err == nil {
-		for i := range img.DiffIDs {
-			if n, _, err := e.images.Snapshots().Usage(ctx, identity.ChainID(img.DiffIDs[:i+1]).String()); err == nil {
-				rootfs += n
-			}
-		}
+		_, size := e.images.UnpackedSizes(ctx, img)
+		rootfs += size
 	}
 	return rw, rootfs
 }

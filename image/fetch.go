@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/hako-project/hako/errdefs"
@@ -152,6 +153,7 @@ type layerJob struct {
 	needBlob  bool
 	needUnpak bool
 	key       string // active snapshot the layer is unpacked into
+	unpacked  int64  // bytes of the regular files the unpack wrote
 }
 
 func (s *Store) fetchLayers(ctx context.Context, lease *Lease, descs []ocispec.Descriptor, diffIDs []digest.Digest, open BlobOpener, pf progress.Func, unpack bool) (err error) {
@@ -258,7 +260,9 @@ func (s *Store) commitLayer(ctx context.Context, lease *Lease, j *layerJob, pare
 	s.gcMu.RLock()
 	defer s.gcMu.RUnlock()
 	name := j.chainID.String()
-	err := s.snaps.Commit(ctx, name, j.key, snapshot.WithParent(parent), snapshot.WithLabels(map[string]string{"hako.io/diffid": j.diffID.String()}))
+	err := s.snaps.Commit(ctx, name, j.key, snapshot.WithParent(parent), snapshot.WithLabels(map[string]string{
+		"hako.io/diffid": j.diffID.String(), LabelUnpackedSize: strconv.FormatInt(j.unpacked, 10),
+	}))
 	if errors.Is(err, errdefs.ErrAlreadyExists) {
 		// Another fetch of the same layer won the race; use its snapshot.
 		if rerr := s.snaps.Remove(ctx, j.key); rerr != nil {
@@ -433,9 +437,11 @@ func unpackStream(ctx context.Context, dir string, r io.Reader, j *layerJob) err
 	defer dr.Close()
 	v := j.diffID.Verifier()
 	tee := io.TeeReader(dr, v)
-	if _, err := layer.Apply(ctx, dir, tee, layer.ApplyOptions{}); err != nil {
+	st, err := layer.Apply(ctx, dir, tee, layer.ApplyOptions{})
+	if err != nil {
 		return fmt.Errorf("layer %s: %w", j.desc.Digest, err)
 	}
+	j.unpacked = st.Bytes
 	// Tar padding after the end marker still counts for the diff_id, and a
 	// gzip stream checks its CRC only at EOF.
 	if _, err := io.Copy(io.Discard, tee); err != nil {

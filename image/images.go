@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,7 +48,9 @@ type Image struct {
 	ChainID  digest.Digest
 	Platform ocispec.Platform
 	Created  time.Time
-	// Size is the sum of the compressed layer sizes.
+	// Size is the sum of the compressed layer sizes, the image's size on
+	// a registry (CRI's image size, as containerd's). Docker's API shows
+	// the unpacked sizes instead (Store.UnpackedSizes).
 	Size int64
 }
 
@@ -583,4 +586,42 @@ func (s *Store) imagesInUse(ctx context.Context) (map[digest.Digest]bool, error)
 		}
 	}
 	return out, nil
+}
+
+// UnpackedSizes are the sizes of img's layers as docker gives them: the
+// bytes of the regular files each layer's tar holds, as its unpack wrote
+// them (LabelUnpackedSize on the layer's snapshot); and their sum, the
+// image's size in docker's images, inspect, history and system df. A layer
+// unpacked before hako recorded the figure counts with its files' bytes on
+// disk (each inode once: the same figure, by a walk), one not unpacked
+// with its compressed size.
+func (s *Store) UnpackedSizes(ctx context.Context, img *Image) ([]int64, int64) {
+	chain := append([]digest.Digest(nil), img.DiffIDs...)
+	identity.ChainIDs(chain)
+	sizes := make([]int64, len(img.Layers))
+	var total int64
+	for i := range img.Layers {
+		sizes[i] = img.Layers[i].Size
+		if i < len(chain) {
+			sizes[i] = s.unpackedSize(ctx, chain[i].String(), sizes[i])
+		}
+		total += sizes[i]
+	}
+	return sizes, total
+}
+
+// unpackedSize is the unpacked size of the layer snapshot name, or
+// otherwise if it has none.
+func (s *Store) unpackedSize(ctx context.Context, name string, otherwise int64) int64 {
+	in, err := s.snaps.Stat(ctx, name)
+	if err != nil {
+		return otherwise
+	}
+	if n, err := strconv.ParseInt(in.Labels[LabelUnpackedSize], 10, 64); err == nil && n >= 0 {
+		return n
+	}
+	if n, _, err := s.snaps.Usage(ctx, name); err == nil {
+		return n
+	}
+	return otherwise
 }

@@ -39,6 +39,9 @@ const (
 	LabelExtract = "hako.io/extract"
 	// LabelImage records which image a container snapshot was made from.
 	LabelImage = "hako.io/image"
+	// LabelUnpackedSize is, on a layer's snapshot, the bytes of regular
+	// files its unpack wrote: docker's size of a layer (UnpackedSizes).
+	LabelUnpackedSize = "hako.io/unpacked-size"
 )
 
 // Options configure a Store.

@@ -223,6 +223,32 @@ func TestWhiteoutsAndOpaqueDirsAcrossLayers(t *testing.T) {
 	assertClean(t, s)
 }
 
+// TestUnpackedSizes: docker's size of each layer is the bytes of the
+// regular files its tar holds (whiteouts, directories and links count
+// nothing), recorded as the layer is unpacked; the image's is their sum.
+// The compressed sizes stay in Image.Size, CRI's figure.
+func TestUnpackedSizes(t *testing.T) {
+	imagetest.RequireRoot(t)
+	s := openStore(t, t.TempDir())
+	img := imagetest.Image(t, whiteoutLayers(t), v1.Config{Cmd: []string{"sh"}}, nil)
+	got, err := fetchLocal(t, s, img, "test/sizes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizes, total := s.UnpackedSizes(context.Background(), got)
+	// "a1" "a2" "bx" "old" "o" "file d" "deep" "k"; "bx2" "new"; "in" "a1 again"
+	if want := []int64{21, 6, 10}; fmt.Sprint(sizes) != fmt.Sprint(want) || total != 37 {
+		t.Errorf("unpacked sizes %v (total %d), want %v (37)", sizes, total, want)
+	}
+	var compressed int64
+	for _, l := range got.Layers {
+		compressed += l.Size
+	}
+	if got.Size != compressed {
+		t.Errorf("Image.Size %d, want the compressed sizes' sum %d", got.Size, compressed)
+	}
+}
+
 func TestCommitContainer(t *testing.T) {
 	imagetest.RequireRoot(t)
 	ctx := context.Background()

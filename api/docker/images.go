@@ -97,8 +97,9 @@ func (s *Server) imageList(w http.ResponseWriter, r *http.Request) error {
 		if labels == nil {
 			labels = map[string]string{}
 		}
+		_, size := s.e.Images().UnpackedSizes(r.Context(), img)
 		out = append(out, image.Summary{
-			ID: img.ID.String(), Created: img.Created.Unix(), Size: img.Size, SharedSize: -1, Containers: -1,
+			ID: img.ID.String(), Created: img.Created.Unix(), Size: size, SharedSize: -1, Containers: -1,
 			RepoTags: nonNil(familiarAll(repoTags)), RepoDigests: nonNil(familiarAll(repoDigests)), Labels: labels,
 		})
 	}
@@ -196,10 +197,11 @@ func (s *Server) imageInspect(w http.ResponseWriter, r *http.Request, name strin
 	if cfg.Created != nil {
 		created = cfg.Created.UTC().Format(time.RFC3339Nano)
 	}
+	_, size := s.e.Images().UnpackedSizes(r.Context(), img)
 	resp := image.InspectResponse{
 		ID: img.ID.String(), RepoTags: nonNil(familiarAll(img.Tags())), RepoDigests: nonNil(familiarAll(img.RepoDigests)),
 		Created: created, Author: cfg.Author, Config: &dockerspec.DockerOCIImageConfig{ImageConfig: cfg.Config, DockerOCIImageConfigExt: dockerExt(raw)},
-		Architecture: cfg.Architecture, Variant: cfg.Variant, Os: cfg.OS, Size: img.Size,
+		Architecture: cfg.Architecture, Variant: cfg.Variant, Os: cfg.OS, Size: size,
 		GraphDriver: &storage.DriverData{Name: "overlayfs", Data: map[string]string{}},
 		RootFS:      image.RootFS{Type: "layers", Layers: diffs},
 	}
@@ -218,10 +220,25 @@ func (s *Server) imageHistory(w http.ResponseWriter, r *http.Request, name strin
 	if err != nil {
 		return err
 	}
+	// Each entry that made a layer (not empty_layer) has that layer's
+	// size, in order; docker's history has no other source for it.
+	sizes, _ := s.e.Images().UnpackedSizes(r.Context(), img)
+	layerOf := make([]int, len(cfg.History))
+	next := 0
+	for i, h := range cfg.History {
+		layerOf[i] = -1
+		if !h.EmptyLayer && next < len(sizes) {
+			layerOf[i] = next
+			next++
+		}
+	}
 	out := []image.HistoryResponseItem{}
 	for i := len(cfg.History) - 1; i >= 0; i-- {
 		h := cfg.History[i]
 		item := image.HistoryResponseItem{ID: "<missing>", CreatedBy: h.CreatedBy, Comment: h.Comment, Tags: []string{}}
+		if l := layerOf[i]; l >= 0 {
+			item.Size = sizes[l]
+		}
 		if h.Created != nil {
 			item.Created = h.Created.Unix()
 		}

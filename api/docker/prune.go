@@ -9,7 +9,6 @@ import (
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/hako-project/hako/engine"
 	"github.com/hako-project/hako/errdefs"
@@ -166,35 +165,35 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) error {
 		du.Containers = append(du.Containers, sm)
 	}
 	layerUsers := map[string]int{}
-	for _, img := range imgs {
-		for _, l := range img.Layers {
+	layerSize := map[string]int64{} // docker's size of each layer (UnpackedSizes)
+	imgSize := make([]int64, len(imgs))
+	for i, img := range imgs {
+		var sizes []int64
+		sizes, imgSize[i] = s.e.Images().UnpackedSizes(ctx, img)
+		for j, l := range img.Layers {
 			layerUsers[l.Digest.String()]++
+			layerSize[l.Digest.String()] = sizes[j]
 		}
 	}
-	for _, img := range imgs {
+	for i, img := range imgs {
 		var shared int64
 		for _, l := range img.Layers {
 			if layerUsers[l.Digest.String()] > 1 {
-				shared += l.Size
+				shared += layerSize[l.Digest.String()]
 			}
 		}
-		sm := image.Summary{ID: img.ID.String(), Created: img.Created.Unix(), Size: img.Size, SharedSize: shared,
+		sm := image.Summary{ID: img.ID.String(), Created: img.Created.Unix(), Size: imgSize[i], SharedSize: shared,
 			Containers: users[img.ID.String()], RepoTags: nonNil(familiarAll(img.Tags())),
 			RepoDigests: nonNil(familiarAll(img.RepoDigests)), Labels: map[string]string{}}
 		if cfg, _, err := s.e.Images().ReadConfig(ctx, img); err == nil && cfg.Config.Labels != nil {
 			sm.Labels = cfg.Config.Labels
 		}
 		du.Images = append(du.Images, sm)
-		du.LayersSize += img.Size - shared
+		du.LayersSize += imgSize[i] - shared
 	}
 	for d, n := range layerUsers {
 		if n > 1 {
-			for _, img := range imgs {
-				if i := slices.IndexFunc(img.Layers, func(l ocispec.Descriptor) bool { return l.Digest.String() == d }); i >= 0 {
-					du.LayersSize += img.Layers[i].Size
-					break
-				}
-			}
+			du.LayersSize += layerSize[d]
 		}
 	}
 	return writeJSON(w, http.StatusOK, du)
