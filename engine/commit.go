@@ -89,7 +89,7 @@ func (e *Engine) Commit(ctx context.Context, ref string, req CommitRequest) (id 
 	}
 	img, err := e.images.CommitContainer(ctx, c.ID, image.CommitOptions{
 		Ref: req.Ref, Author: req.Author, Comment: req.Comment, Config: imageConfig(cfg),
-		CreatedBy: strings.Join(snap.Config.Cmd, " "), Healthcheck: cfg.Healthcheck,
+		CreatedBy: strings.Join(snap.Config.Cmd, " "), Healthcheck: cfg.Healthcheck, OnBuild: cfg.OnBuild, Shell: cfg.Shell,
 	})
 	if err != nil {
 		return "", fmt.Errorf("commit container %s: %w", c.ID, err)

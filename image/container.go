@@ -70,6 +70,9 @@ type CommitOptions struct {
 	// Healthcheck is docker's HEALTHCHECK, an extension of the OCI config
 	// (nil: none).
 	Healthcheck *dockerspec.HealthcheckConfig
+	// OnBuild and Shell are docker's ONBUILD triggers and SHELL, its other
+	// extensions.
+	OnBuild, Shell []string
 }
 
 // CommitContainer turns the changes in container snapshot key into a new
@@ -141,10 +144,14 @@ func (s *Store) CommitContainer(ctx context.Context, key string, opts CommitOpti
 	}
 	layers = append(layers, ldesc)
 	var ext *dockerspec.DockerOCIImageConfigExt
-	if opts.Healthcheck != nil {
-		ext = &dockerspec.DockerOCIImageConfigExt{Healthcheck: opts.Healthcheck}
+	if opts.Healthcheck != nil || len(opts.OnBuild) > 0 || len(opts.Shell) > 0 {
+		ext = &dockerspec.DockerOCIImageConfigExt{Healthcheck: opts.Healthcheck, OnBuild: opts.OnBuild, Shell: opts.Shell}
 	}
-	return s.writeImage(ctx, lease, &cfg, ext, layers, pmediaType, opts.Ref, nil)
+	var parentID digest.Digest
+	if parent != nil {
+		parentID = parent.ID
+	}
+	return s.writeImage(ctx, lease, &cfg, ext, layers, pmediaType, opts.Ref, parentID, nil)
 }
 
 // storeLayer compresses the tar stream r into a blob and returns its
@@ -178,14 +185,14 @@ func (s *Store) storeLayer(lease *Lease, r io.Reader, c layer.Compression, docke
 }
 
 // writeImage stores config (with docker's extensions ext, if any) and
-// manifest for layers (all in the store), registers the image under ref and
-// unpacks it.
-func (s *Store) writeImage(ctx context.Context, lease *Lease, cfg *ocispec.Image, ext *dockerspec.DockerOCIImageConfigExt, layers []ocispec.Descriptor, manifestType, ref string, pf progress.Func) (*Image, error) {
+// manifest for layers (all in the store), registers the image under ref
+// (with parent, the image a commit was made from) and unpacks it.
+func (s *Store) writeImage(ctx context.Context, lease *Lease, cfg *ocispec.Image, ext *dockerspec.DockerOCIImageConfigExt, layers []ocispec.Descriptor, manifestType, ref string, parent digest.Digest, pf progress.Func) (*Image, error) {
 	var cb []byte
 	var err error
 	if ext != nil {
-		// docker's extensions (HEALTHCHECK) sit in the config beside the
-		// OCI fields.
+		// docker's extensions (HEALTHCHECK, ONBUILD, SHELL) sit in the
+		// config beside the OCI fields.
 		cb, err = json.Marshal(dockerspec.DockerOCIImage{Image: *cfg,
 			Config: dockerspec.DockerOCIImageConfig{ImageConfig: cfg.Config, DockerOCIImageConfigExt: *ext}})
 	} else {
@@ -220,7 +227,7 @@ func (s *Store) writeImage(ctx context.Context, lease *Lease, cfg *ocispec.Image
 	if _, err := lease.WriteBlob(mdesc.Digest, mb); err != nil {
 		return nil, err
 	}
-	var opts RegisterOptions
+	opts := RegisterOptions{Parent: parent}
 	if ref != "" {
 		r, err := reference.Parse(ref)
 		if err != nil {

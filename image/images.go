@@ -48,6 +48,8 @@ type Image struct {
 	ChainID  digest.Digest
 	Platform ocispec.Platform
 	Created  time.Time
+	// Parent is the image a commit made this one from ("" otherwise).
+	Parent digest.Digest
 	// Size is the sum of the compressed layer sizes, the image's size on
 	// a registry (CRI's image size, as containerd's). Docker's API shows
 	// the unpacked sizes instead (Store.UnpackedSizes).
@@ -68,7 +70,7 @@ func (i *Image) Tags() []string {
 func fromRecord(rec metadata.Image, names []string) *Image {
 	img := &Image{
 		ID: rec.ID, Manifest: rec.Manifest, Config: rec.Config, Layers: rec.Layers, DiffIDs: rec.DiffIDs,
-		Platform: rec.Platform, Created: rec.Created, RepoDigests: rec.RepoDigests,
+		Platform: rec.Platform, Created: rec.Created, RepoDigests: rec.RepoDigests, Parent: rec.Parent,
 	}
 	for _, n := range names {
 		if strings.Contains(n, "@") {
@@ -218,6 +220,8 @@ type RegisterOptions struct {
 	// RepoDigests are "name@digest" forms to remember (the digest the
 	// image was pulled by, which may be an index's).
 	RepoDigests []string
+	// Parent is the image a commit was made from.
+	Parent digest.Digest
 }
 
 // Register records the image whose manifest mdesc (and its config and
@@ -247,6 +251,7 @@ func (s *Store) Register(ctx context.Context, mdesc ocispec.Descriptor, opts Reg
 			// Same config: keep the first record's time and merge digests.
 			rec.Added = old.Added
 			rec.RepoDigests = old.RepoDigests
+			rec.Parent = old.Parent
 			if old.Manifest.Digest != rec.Manifest.Digest {
 				s.log.Debug("image re-registered with another manifest", "image", rec.ID, "old", old.Manifest.Digest, "new", rec.Manifest.Digest)
 			}
@@ -259,6 +264,9 @@ func (s *Store) Register(ctx context.Context, mdesc ocispec.Descriptor, opts Reg
 			}
 		}
 		sort.Strings(rec.RepoDigests)
+		if opts.Parent != "" {
+			rec.Parent = opts.Parent
+		}
 		if err := tx.PutImage(rec); err != nil {
 			return err
 		}

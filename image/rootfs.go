@@ -94,7 +94,7 @@ func (s *Store) ImportRootfs(ctx context.Context, r io.Reader, opts ImportOption
 		RootFS:  ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{diffID}},
 		History: []ocispec.History{{Created: &created, Comment: comment}},
 	}
-	img, err = s.writeImage(ctx, lease, cfg, nil, []ocispec.Descriptor{ldesc}, ocispec.MediaTypeImageManifest, opts.Ref, opts.Progress)
+	img, err = s.writeImage(ctx, lease, cfg, nil, []ocispec.Descriptor{ldesc}, ocispec.MediaTypeImageManifest, opts.Ref, "", opts.Progress)
 	if err != nil {
 		return nil, fmt.Errorf("import rootfs: %w", err)
 	}

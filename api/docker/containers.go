@@ -179,7 +179,16 @@ func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) error 
 		rw, rootfs := s.e.ContainerSizes(r.Context(), c.Snapshot())
 		resp.SizeRw, resp.SizeRootFs = &rw, &rootfs
 	}
-	return writeJSON(w, http.StatusOK, resp)
+	return writeJSON(w, http.StatusOK, newLegacyContainerInspect(resp, s.defaultBridge())) // legacy.go
+}
+
+// defaultBridge is the default network's bridge interface ("" without one).
+func (s *Server) defaultBridge() string {
+	if s.e.Networks() == nil {
+		return ""
+	}
+	n, _ := s.e.Networks().Default()
+	return n.Bridge
 }
 
 func timeString(t time.Time) string {

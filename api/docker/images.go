@@ -11,7 +11,6 @@ import (
 	"time"
 
 	dref "github.com/distribution/reference"
-	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/storage"
 
@@ -99,7 +98,7 @@ func (s *Server) imageList(w http.ResponseWriter, r *http.Request) error {
 		}
 		_, size := s.e.Images().UnpackedSizes(r.Context(), img)
 		out = append(out, image.Summary{
-			ID: img.ID.String(), Created: img.Created.Unix(), Size: size, SharedSize: -1, Containers: -1,
+			ID: img.ID.String(), ParentID: img.Parent.String(), Created: img.Created.Unix(), Size: size, SharedSize: -1, Containers: -1,
 			RepoTags: nonNil(familiarAll(repoTags)), RepoDigests: nonNil(familiarAll(repoDigests)), Labels: labels,
 		})
 	}
@@ -111,14 +110,6 @@ func (s *Server) imageList(w http.ResponseWriter, r *http.Request) error {
 		return strings.Join(out[i].RepoTags, ",") < strings.Join(out[j].RepoTags, ",")
 	})
 	return writeJSON(w, http.StatusOK, out)
-}
-
-// dockerExt reads docker's extensions of an image config (HEALTHCHECK,
-// ONBUILD, SHELL), which OCI parsing drops.
-func dockerExt(raw []byte) dockerspec.DockerOCIImageConfigExt {
-	var img dockerspec.DockerOCIImage
-	_ = json.Unmarshal(raw, &img)
-	return img.Config.DockerOCIImageConfigExt
 }
 
 // imageTime is the creation time of the image ref names (the before and
@@ -198,10 +189,13 @@ func (s *Server) imageInspect(w http.ResponseWriter, r *http.Request, name strin
 		created = cfg.Created.UTC().Format(time.RFC3339Nano)
 	}
 	_, size := s.e.Images().UnpackedSizes(r.Context(), img)
-	resp := image.InspectResponse{
+	fields := parseDockerConfigFields(raw) // legacy.go
+	resp := legacyImageInspect{
 		ID: img.ID.String(), RepoTags: nonNil(familiarAll(img.Tags())), RepoDigests: nonNil(familiarAll(img.RepoDigests)),
-		Created: created, Author: cfg.Author, Config: &dockerspec.DockerOCIImageConfig{ImageConfig: cfg.Config, DockerOCIImageConfigExt: dockerExt(raw)},
-		Architecture: cfg.Architecture, Variant: cfg.Variant, Os: cfg.OS, Size: size,
+		Parent: img.Parent.String(), Created: created, Container: fields.Container,
+		ContainerConfig: newLegacyConfig(fields.ContainerConfig), DockerVersion: fields.DockerVersion, Author: cfg.Author,
+		Config: newLegacyConfig(fields.Config), Architecture: cfg.Architecture, Variant: cfg.Variant, Os: cfg.OS,
+		OsVersion: cfg.OSVersion, Size: size, VirtualSize: size,
 		GraphDriver: &storage.DriverData{Name: "overlayfs", Data: map[string]string{}},
 		RootFS:      image.RootFS{Type: "layers", Layers: diffs},
 	}
@@ -242,11 +236,20 @@ func (s *Server) imageHistory(w http.ResponseWriter, r *http.Request, name strin
 		if h.Created != nil {
 			item.Created = h.Created.Unix()
 		}
-		if i == len(cfg.History)-1 {
-			item.ID = img.ID.String()
-			item.Tags = familiarAll(img.Tags())
-		}
 		out = append(out, item)
+	}
+	// Newest first, one row per image up the Parent chain (a commit's
+	// image, then the one it was made from...), as dockerd names them;
+	// the rows beyond are <missing>.
+	for i, cur := 0, img; i < len(out); i++ {
+		out[i].ID = cur.ID.String()
+		out[i].Tags = familiarAll(cur.Tags())
+		if cur.Parent == "" {
+			break
+		}
+		if cur, err = s.e.Images().Resolve(r.Context(), cur.Parent.String()); err != nil {
+			break
+		}
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

@@ -182,7 +182,7 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) error {
 				shared += layerSize[l.Digest.String()]
 			}
 		}
-		sm := image.Summary{ID: img.ID.String(), Created: img.Created.Unix(), Size: imgSize[i], SharedSize: shared,
+		sm := image.Summary{ID: img.ID.String(), ParentID: img.Parent.String(), Created: img.Created.Unix(), Size: imgSize[i], SharedSize: shared,
 			Containers: users[img.ID.String()], RepoTags: nonNil(familiarAll(img.Tags())),
 			RepoDigests: nonNil(familiarAll(img.RepoDigests)), Labels: map[string]string{}}
 		if cfg, _, err := s.e.Images().ReadConfig(ctx, img); err == nil && cfg.Config.Labels != nil {

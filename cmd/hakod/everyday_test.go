@@ -226,7 +226,7 @@ func TestDiffCommitExport(t *testing.T) {
 	if got := d.MustDocker("diff", d.MustDocker("create", img)); got != "" {
 		t.Errorf("diff of an unchanged container: %q", got)
 	}
-	id := d.MustDocker("commit", "-c", `CMD ["sh", "-c", "echo from commit; ls /newfile; cat /bin/cat"]`, "-c", "ENV COMMITTED=yes",
+	id := d.MustDocker("commit", "-c", `CMD ["sh", "-c", "echo from commit; ls /newfile; cat /bin/cat"]`, "-c", "ENV COMMITTED=yes", "-c", "ONBUILD RUN echo hi",
 		"-m", "a message", "-a", "me", "changer", "committed:v1")
 	if !strings.HasPrefix(id, "sha256:") {
 		t.Errorf("commit printed %q", id)
@@ -240,6 +240,10 @@ func TestDiffCommitExport(t *testing.T) {
 	}
 	if got := d.MustDocker("image", "inspect", "-f", "{{.Comment}} {{.Author}}", "committed:v1"); got != "a message me" {
 		t.Errorf("commit metadata: %q", got)
+	}
+	// ONBUILD, a docker extension of the config, was accepted and dropped.
+	if got := d.MustDocker("image", "inspect", "-f", "{{.Config.OnBuild}}", "committed:v1"); got != "[RUN echo hi]" {
+		t.Errorf("ONBUILD change: %q", got)
 	}
 	// A running container is paused for the commit and runs on after.
 	d.MustDocker("run", "-d", "--name", "live", img, "sh", "-c", "echo data > /live; sleep 600")
@@ -314,8 +318,26 @@ func TestImageSizes(t *testing.T) {
 	if got := d.MustDocker("system", "df", "--format", "{{.Type}} {{.Size}}"); !strings.HasPrefix(got, "Images 1.995MB\n") && base == 1982357 {
 		t.Errorf("system df: %q", got)
 	}
-	d.MustDocker("rm", "sizer")
-	d.MustDocker("rmi", "sized:1")
+
+	// API 1.41's image inspect: a commit's Parent, and the fields the
+	// moby types dropped (a template naming one failed on a missing key).
+	baseID := d.MustDocker("image", "inspect", "-f", "{{.Id}}", img)
+	sizedID := d.MustDocker("image", "inspect", "-f", "{{.Id}}", "sized:1")
+	if got := d.MustDocker("image", "inspect", "-f", "[{{.Parent}}] {{.VirtualSize}} [{{.Container}}] [{{.DockerVersion}}] [{{.Author}}] [{{.Config.Hostname}}] [{{.ContainerConfig.Image}}]", "sized:1"); got != "["+baseID+"] "+want+" [] [] [] [] []" {
+		t.Errorf("image inspect of the commit: %q", got)
+	}
+	if got := d.MustDocker("image", "inspect", "-f", "[{{.Parent}}]", img); got != "[]" {
+		t.Errorf("image inspect of the default image: parent %q", got)
+	}
+	// History names the images up the Parent chain, one per row.
+	d.MustDocker("run", "--name", "sizer2", "sized:1", "touch", "/y")
+	d.MustDocker("commit", "sizer2", "sized:2")
+	sized2 := d.MustDocker("image", "inspect", "-f", "{{.Id}}", "sized:2")
+	if got, want := d.MustDocker("history", "--no-trunc", "--format", "{{.ID}} {{.CreatedBy}}", "sized:2"), sized2+" touch /y\n"+sizedID+" sh -c head -c 12345 /dev/zero > /blob; mkdir /d\n"+baseID; got != want {
+		t.Errorf("history of a commit of a commit:\n%s\nwant:\n%s", got, want)
+	}
+	d.MustDocker("rm", "sizer", "sizer2")
+	d.MustDocker("rmi", "sized:2", "sized:1")
 }
 
 func tarNames(t *testing.T, path string) map[string]bool {

@@ -872,3 +872,32 @@ func TestNetworkRecycle(t *testing.T) {
 		t.Errorf("left after hakod's stop: %v", left)
 	}
 }
+
+// TestInspectLegacyNetworkSettings: API 1.41's inspect has the default
+// bridge network's endpoint at the top of NetworkSettings too, which
+// scripts read (`docker inspect -f '{{.NetworkSettings.IPAddress}}'`):
+// hakod's moby types dropped those fields, and the template failed with
+// "map has no entry for key". A container on another network has them
+// empty, and no Bridge.
+func TestInspectLegacyNetworkSettings(t *testing.T) {
+	needCNI(t)
+	d := hakodtest.Start(t)
+	img := d.DefaultImage()
+	br := bridgeOf(t, d, "bridge")
+	d.MustDocker("run", "-d", "--name", "onbridge", img, "sleep", "600")
+	got := d.MustDocker("inspect", "-f", "{{.NetworkSettings.IPAddress}}/{{.NetworkSettings.IPPrefixLen}} {{.NetworkSettings.Gateway}} {{.NetworkSettings.MacAddress}} {{.NetworkSettings.EndpointID}} {{.NetworkSettings.Bridge}}", "onbridge")
+	want := d.MustDocker("inspect", "-f", "{{with .NetworkSettings.Networks.bridge}}{{.IPAddress}}/{{.IPPrefixLen}} {{.Gateway}} {{.MacAddress}} {{.EndpointID}}{{end}} "+br, "onbridge")
+	if got != want || strings.HasPrefix(got, "/") {
+		t.Errorf("top-level NetworkSettings %q, want the bridge endpoint's %q", got, want)
+	}
+	if out := d.MustDocker("inspect", "-f", "{{.NetworkSettings.HairpinMode}} {{.NetworkSettings.SecondaryIPAddresses}} {{.Config.OnBuild}}", "onbridge"); out != "false [] <no value>" && out != "false [] []" {
+		t.Errorf("the fields hako has no use for: %q", out)
+	}
+	d.MustDocker("network", "create", "other")
+	d.MustDocker("run", "-d", "--name", "onother", "--network", "other", img, "sleep", "600")
+	if out := d.MustDocker("inspect", "-f", "[{{.NetworkSettings.IPAddress}}] [{{.NetworkSettings.Bridge}}] {{.NetworkSettings.Networks.other.IPAddress}}", "onother"); !strings.HasPrefix(out, "[] [] ") || strings.HasSuffix(out, " ") {
+		t.Errorf("a container on a user network: %q", out)
+	}
+	d.MustDocker("rm", "-f", "onbridge", "onother")
+	d.MustDocker("network", "rm", "other")
+}

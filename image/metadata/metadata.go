@@ -49,6 +49,9 @@ type Image struct {
 	// RepoDigests are the "name@digest" forms the image was pulled or pushed
 	// as (the index digest when it came from a multi-platform index).
 	RepoDigests []string `json:"repoDigests,omitempty"`
+	// Parent is the image a commit was made from (docker's Parent);
+	// empty for pulled, loaded and imported images.
+	Parent digest.Digest `json:"parent,omitempty"`
 }
 
 // Lease protects blobs and snapshots from GC while an operation that
