@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -301,6 +302,28 @@ func (e *Engine) ExecInspect(id string) (ExecState, error) {
 	defer x.mu.Unlock()
 	return ExecState{ID: x.ID, ContainerID: x.container.ID, Config: x.Config, Running: x.running,
 		ExitCode: x.exitCode, Pid: x.pid, CanRemove: !x.running}, nil
+}
+
+// ExecIDs are the IDs of the container's execs that have not ended
+// (created, or running), in order: docker's inspect lists them (ExecIDs,
+// null when none) and drops each at its exit.
+func (e *Engine) ExecIDs(containerID string) []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var ids []string
+	for id, x := range e.execs {
+		if x.container.ID != containerID {
+			continue
+		}
+		x.mu.Lock()
+		live := x.exitCode == nil
+		x.mu.Unlock()
+		if live {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // ExecResize changes an exec's terminal size.

@@ -219,7 +219,7 @@ func (s *Server) inspect(c engine.Record) container.InspectResponse {
 		ID: c.ID, Created: timeString(c.Created), Path: c.Path, Args: nonNil(c.Args), State: state,
 		Image: c.ImageID, ResolvConfPath: filepath.Join(run, "resolv.conf"), HostnamePath: filepath.Join(run, "hostname"),
 		HostsPath: filepath.Join(run, "hosts"), LogPath: filepath.Join(dir, c.ID+"-json.log"), Name: "/" + c.Name,
-		RestartCount: st.RestartCount, Driver: "overlayfs", Platform: "linux", HostConfig: c.HostConfig,
+		RestartCount: st.RestartCount, Driver: "overlayfs", Platform: "linux", ExecIDs: s.e.ExecIDs(c.ID), HostConfig: c.HostConfig,
 		GraphDriver: &storage.DriverData{Name: "overlayfs", Data: map[string]string{}},
 		Mounts:      mounts, Config: &cfg,
 		NetworkSettings: s.e.NetworkSettings(c), // engine/network.go

@@ -65,7 +65,7 @@ func (s *Server) imageList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := []image.Summary{}
+	out := []legacyImageSummary{}
 	for _, img := range imgs {
 		cfg, _, err := s.e.Images().ReadConfig(r.Context(), img)
 		if err != nil {
@@ -97,10 +97,10 @@ func (s *Server) imageList(w http.ResponseWriter, r *http.Request) error {
 			labels = map[string]string{}
 		}
 		_, size := s.e.Images().UnpackedSizes(r.Context(), img)
-		out = append(out, image.Summary{
+		out = append(out, legacyImageSummary{Summary: image.Summary{
 			ID: img.ID.String(), ParentID: img.Parent.String(), Created: img.Created.Unix(), Size: size, SharedSize: -1, Containers: -1,
 			RepoTags: nonNil(familiarAll(repoTags)), RepoDigests: nonNil(familiarAll(repoDigests)), Labels: labels,
-		})
+		}, VirtualSize: size})
 	}
 	// Newest first, then by name: the same answer every time.
 	sort.SliceStable(out, func(i, j int) bool {

@@ -2,10 +2,13 @@ package docker
 
 import (
 	"encoding/json"
+	"os"
+	"strings"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/storage"
+	"github.com/moby/moby/api/types/system"
 
 	"github.com/moby/moby/api/types/image"
 )
@@ -189,4 +192,49 @@ func parseDockerConfigFields(raw []byte) dockerConfigFields {
 		f.ContainerConfig = &container.Config{}
 	}
 	return f
+}
+
+// legacyImageSummary is an image in GET /images/json and /system/df at API
+// 1.41: VirtualSize is Size once more (the field came before layers were
+// shared; docker deprecated it and kept it until 1.44).
+type legacyImageSummary struct {
+	image.Summary
+	VirtualSize int64
+}
+
+// legacyInfo is GET /info at API 1.41: what the host offers for the
+// kernel memory limits of cgroup v1 and whether bridged traffic passes
+// iptables, which the moby types no longer carry.
+type legacyInfo struct {
+	system.Info
+	KernelMemory      bool
+	KernelMemoryTCP   bool
+	BridgeNfIptables  bool
+	BridgeNfIp6tables bool
+}
+
+// newLegacyInfo fills the fields as dockerd 20.10 finds them: the kmem
+// files of the v1 memory controller, the bridge-nf-call sysctls (false
+// when br_netfilter is not loaded).
+func newLegacyInfo(info system.Info) legacyInfo {
+	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
+	on := func(p string) bool {
+		b, err := os.ReadFile(p)
+		return err == nil && strings.TrimSpace(string(b)) == "1"
+	}
+	return legacyInfo{Info: info,
+		KernelMemory:      exists("/sys/fs/cgroup/memory/memory.kmem.limit_in_bytes"),
+		KernelMemoryTCP:   exists("/sys/fs/cgroup/memory/memory.kmem.tcp.limit_in_bytes"),
+		BridgeNfIptables:  on("/proc/sys/net/bridge/bridge-nf-call-iptables"),
+		BridgeNfIp6tables: on("/proc/sys/net/bridge/bridge-nf-call-ip6tables"),
+	}
+}
+
+// legacyVersion is GET /version at API 1.41: GitCommit and BuildTime at
+// the top level too. hako's version is its commit; the build time is not
+// recorded (builds are reproducible), so it stays empty.
+type legacyVersion struct {
+	system.VersionResponse
+	GitCommit string
+	BuildTime string
 }

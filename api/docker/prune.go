@@ -139,11 +139,12 @@ func (s *Server) imagesPrune(w http.ResponseWriter, r *http.Request) error {
 // legacyDiskUsage is GET /system/df's answer at API 1.41 (the per-type
 // summaries of newer versions are computed by clients from it).
 type legacyDiskUsage struct {
-	LayersSize int64
-	Images     []image.Summary
-	Containers []container.Summary
-	Volumes    []any
-	BuildCache []build.CacheRecord
+	LayersSize  int64
+	Images      []legacyImageSummary // legacy.go
+	Containers  []container.Summary
+	Volumes     []any
+	BuildCache  []build.CacheRecord
+	BuilderSize int64 // deprecated in 1.42; hako has no build cache
 }
 
 // systemDF is GET /system/df: images with their sizes (shared: the layers
@@ -155,7 +156,7 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	du := legacyDiskUsage{Images: []image.Summary{}, Containers: []container.Summary{}, Volumes: s.volumeDiskUsage(), BuildCache: []build.CacheRecord{}}
+	du := legacyDiskUsage{Images: []legacyImageSummary{}, Containers: []container.Summary{}, Volumes: s.volumeDiskUsage(), BuildCache: []build.CacheRecord{}}
 	users := map[string]int64{}
 	for _, c := range s.e.List() {
 		snap := c.Snapshot()
@@ -188,7 +189,7 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) error {
 		if cfg, _, err := s.e.Images().ReadConfig(ctx, img); err == nil && cfg.Config.Labels != nil {
 			sm.Labels = cfg.Config.Labels
 		}
-		du.Images = append(du.Images, sm)
+		du.Images = append(du.Images, legacyImageSummary{Summary: sm, VirtualSize: sm.Size})
 		du.LayersSize += imgSize[i] - shared
 	}
 	for d, n := range layerUsers {

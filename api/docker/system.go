@@ -70,7 +70,7 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) error {
 	rts, def := s.e.Runtimes()
 	v.Components = append(v.Components, system.ComponentVersion{Name: filepath.Base(rts[def]), Version: s.cfg.Version,
 		Details: map[string]string{"Runtime": def, "Path": rts[def]}})
-	return writeJSON(w, http.StatusOK, v)
+	return writeJSON(w, http.StatusOK, legacyVersion{VersionResponse: v, GitCommit: s.cfg.Version}) // legacy.go
 }
 
 func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
@@ -142,7 +142,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 	}
 	info.Plugins.Volume = volumePlugins() // volumes.go
 	info.Plugins.Log = append([]string(nil), engine.LogDrivers...)
-	return writeJSON(w, http.StatusOK, info)
+	return writeJSON(w, http.StatusOK, newLegacyInfo(info)) // legacy.go
 }
 
 // registryConfig is info's registry section as dockerd fills it: loopback

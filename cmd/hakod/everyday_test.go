@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -666,4 +667,65 @@ func waitInContainer(t *testing.T, d *hakodtest.Daemon, name, cond string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestAPI141Fields: fields API 1.41 has and the moby types hakod builds on
+// dropped, which clients of 1.41 read: info's kernel memory and bridge
+// netfilter flags, version's GitCommit and BuildTime, images' and df's
+// VirtualSize, df's BuilderSize; and a container's ExecIDs, the execs not
+// yet ended (hakod left it null).
+func TestAPI141Fields(t *testing.T) {
+	d := hakodtest.Start(t)
+	img := d.DefaultImage()
+	has := func(what string, m any, keys ...string) {
+		t.Helper()
+		obj, _ := m.(map[string]any)
+		for _, k := range keys {
+			if _, ok := obj[k]; !ok {
+				t.Errorf("%s lacks %s: %v", what, k, m)
+			}
+		}
+	}
+	has("info", apiJSON(t, d, "/v1.41/info"), "KernelMemory", "KernelMemoryTCP", "BridgeNfIptables", "BridgeNfIp6tables")
+	has("version", apiJSON(t, d, "/v1.41/version"), "GitCommit", "BuildTime")
+	imgs, _ := apiJSON(t, d, "/v1.41/images/json").([]any)
+	if len(imgs) != 1 {
+		t.Fatalf("images: %v", imgs)
+	}
+	has("an image in images/json", imgs[0], "VirtualSize")
+	if m := imgs[0].(map[string]any); m["VirtualSize"] != m["Size"] {
+		t.Errorf("VirtualSize %v, Size %v", m["VirtualSize"], m["Size"])
+	}
+	df := apiJSON(t, d, "/v1.41/system/df")
+	has("system/df", df, "BuilderSize")
+	has("an image in system/df", df.(map[string]any)["Images"].([]any)[0], "VirtualSize")
+
+	d.MustDocker("run", "-d", "--name", "execd", img, "sleep", "600")
+	if got := d.MustDocker("inspect", "-f", "{{json .ExecIDs}}", "execd"); got != "null" {
+		t.Errorf("ExecIDs without an exec: %s", got)
+	}
+	d.MustDocker("exec", "-d", "execd", "sleep", "601")
+	d.MustDocker("exec", "execd", "true") // ends at once
+	ids := d.MustDocker("inspect", "-f", "{{range .ExecIDs}}{{.}} {{end}}", "execd")
+	if f := strings.Fields(ids); len(f) != 1 || len(f[0]) != 64 {
+		t.Fatalf("ExecIDs with one exec running and one ended: %q", ids)
+	}
+	// Its host pid from exec inspect, as docker gives it.
+	x, _ := apiJSON(t, d, "/v1.41/exec/"+strings.TrimSpace(ids)+"/json").(map[string]any)
+	pid, _ := x["Pid"].(float64)
+	if pid <= 0 || syscall.Kill(int(pid), syscall.SIGKILL) != nil {
+		t.Fatalf("kill the exec's process %v", x["Pid"])
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if got := d.MustDocker("inspect", "-f", "{{json .ExecIDs}}", "execd"); got == "null" {
+			break
+		} else if time.Now().After(deadline) {
+			t.Errorf("ExecIDs once the exec ended: %s", got)
+			break
+		}
+	}
+	if st := d.MustDocker("inspect", "-f", "{{.State.Status}}", "execd"); st != "running" {
+		t.Errorf("the container after its exec was killed: %s", st)
+	}
+	d.MustDocker("rm", "-f", "execd")
 }

@@ -436,9 +436,7 @@ func TestVolumeBadInput(t *testing.T) {
 // status code.
 func apiStatus(t *testing.T, d *hakodtest.Daemon, method, path, body string) int {
 	t.Helper()
-	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", d.Socket)
-	}}}
+	hc := apiClient(d)
 	req, err := http.NewRequest(method, "http://hako"+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -462,4 +460,26 @@ func isMounted(path string) bool {
 		}
 	}
 	return false
+}
+
+// apiClient is an HTTP client for the daemon's socket.
+func apiClient(d *hakodtest.Daemon) *http.Client {
+	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", d.Socket)
+	}}}
+}
+
+// apiJSON GETs path from the daemon and decodes its JSON answer.
+func apiJSON(t *testing.T, d *hakodtest.Daemon, path string) any {
+	t.Helper()
+	resp, err := apiClient(d).Get("http://hako" + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	var v any
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: status %d, %v", path, resp.StatusCode, err)
+	}
+	return v
 }
