@@ -215,9 +215,9 @@ func (e *Engine) removeStrayDirs(records map[string]bool) {
 
 // removeOrphanShims ends the shims of containers without a record, and
 // what they run. A record gone while its shim ran (a crash in a removal
-// between the two, or a record that could not be read) left the shim, the
-// container's processes, its cgroup and its rootfs mount for good: nothing
-// listed them. At start, before any create, every shim state directory
+// between the two) left the shim, the container's processes, its cgroup
+// and its rootfs mount for good: nothing listed them. (A record that
+// cannot be read still counts as one: records holds its ID.) At start, before any create, every shim state directory
 // belongs either to a record or to nobody. Runs before removeStrayDirs,
 // so that a container's rootfs is unmounted only once nothing runs in it.
 func (e *Engine) removeOrphanShims(ctx context.Context, records map[string]bool) {
