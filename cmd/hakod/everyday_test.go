@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/go-units"
+
 	"github.com/hako-project/hako/test/hakodtest"
 )
 
@@ -309,15 +311,17 @@ func TestImageSizes(t *testing.T) {
 	if got := d.MustDocker("history", "-H=false", "--format", "{{.Size}}", "sized:1"); got != "12345\n"+strconv.FormatInt(base, 10) {
 		t.Errorf("history sizes:\n%s\nwant 12345 and %d", got, base)
 	}
-	if got := d.MustDocker("images", "--format", "{{.Repository}} {{.Size}}", "sized"); got != "sized 1.99MB" && base == 1982357 {
-		t.Errorf("images: %q", got)
+	// As the docker CLI prints sizes: three significant digits in images,
+	// four in system df.
+	if got, want := d.MustDocker("images", "--format", "{{.Repository}} {{.Size}}", "sized"), "sized "+units.HumanSizeWithPrecision(float64(base+12345), 3); got != want {
+		t.Errorf("images: %q, want %q", got, want)
 	}
 	if got := d.MustDocker("inspect", "-s", "-f", "{{.SizeRw}} {{.SizeRootFs}}", "sizer"); got != "12345 "+want {
 		t.Errorf("the container's sizes: %q, want 12345 %s", got, want)
 	}
 	// Two images, the base layer shared: df's figure counts it once.
-	if got := d.MustDocker("system", "df", "--format", "{{.Type}} {{.Size}}"); !strings.HasPrefix(got, "Images 1.995MB\n") && base == 1982357 {
-		t.Errorf("system df: %q", got)
+	if got, want := d.MustDocker("system", "df", "--format", "{{.Type}} {{.Size}}"), "Images "+units.HumanSize(float64(base+12345))+"\n"; !strings.HasPrefix(got, want) {
+		t.Errorf("system df: %q, want it to begin %q", got, want)
 	}
 
 	// API 1.41's image inspect: a commit's Parent, and the fields the
